@@ -1,0 +1,93 @@
+"""Shared plumbing of the MLproject entry points: parameters, the step's run, one-line errors.
+
+An entry point script builds an :class:`EntryPointParser`, then calls :func:`run_entry_point`
+with a function doing the work. Inside ``mlflow run`` the run already exists (``MLFLOW_RUN_ID``)
+and is resumed; run directly, the script starts its own. A :class:`DeltaPluginError` (or a bad
+parameter) becomes one line on stderr, the run is marked FAILED and the exit code is 2.
+"""
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any, Callable, Optional, Sequence
+
+import mlflow
+
+from mlflow_delta_plugin.errors import DeltaPluginError, InvalidInputError
+
+__all__ = [
+    "ENTRY_POINT_TAG",
+    "EXIT_BAD_INPUT",
+    "EntryPointParser",
+    "json_object",
+    "optional_text",
+    "run_entry_point",
+]
+
+ENTRY_POINT_TAG = "mlflow_delta_plugin.entryPoint"
+EXIT_BAD_INPUT = 2
+
+
+class EntryPointParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one-line :class:`InvalidInputError`s."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InvalidInputError(f"{self.prog}: {message}")
+
+
+def json_object(text: str) -> dict:
+    """Parse a JSON object parameter (``''`` means ``{}``)."""
+    if not text or not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg} at char {exc.pos}): {text!r}")
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"must be a JSON object like '{{\"k\": 1}}', got {text!r}")
+    return value
+
+
+def optional_text(text: str) -> Optional[str]:
+    """An optional string parameter: empty means None."""
+    return text.strip() or None if text is not None else None
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    package_logger = logging.getLogger("mlflow_delta_plugin")
+    if not package_logger.handlers:
+        package_logger.addHandler(handler)
+    package_logger.setLevel(logging.INFO)
+    package_logger.propagate = False
+
+
+def run_entry_point(
+    name: str,
+    parser: argparse.ArgumentParser,
+    work: Callable[[argparse.Namespace], Any],
+    argv: Optional[Sequence[str]] = None,
+) -> int:
+    """Run ``work`` for entry point ``name`` inside an MLflow run; return the exit code.
+
+    The run ends FINISHED when ``work`` returns, FAILED when it raises. Known errors print one
+    line (``error: ...``) on stderr; anything else is a bug and keeps its traceback.
+    """
+    _configure_logging()
+    with mlflow.start_run() as run:
+        mlflow.set_tag(ENTRY_POINT_TAG, name)
+        try:
+            work(parser.parse_args(argv))
+        except DeltaPluginError as exc:
+            message = " ".join(str(exc.message).split())
+            mlflow.set_tag("mlflow_delta_plugin.error", message[:5000])
+            mlflow.end_run("FAILED")
+            print(f"error: {name}: {message}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except BaseException:
+            mlflow.end_run("FAILED")
+            raise
+        print(f"{name}: run {run.info.run_id} finished", file=sys.stdout)
+    return 0

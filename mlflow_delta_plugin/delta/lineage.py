@@ -1,0 +1,115 @@
+"""Reverse lineage and feature-table spec carried in Delta commit metadata.
+
+Every commit this project writes carries the MLflow run id and entry point that wrote it, so
+``DeltaTable(uri).history()`` answers "which run produced this version?". Commits written by
+``prepare`` also carry the :class:`TableSpec` (label, features, split column): it is stored per
+commit rather than as table properties because delta-rs rejects custom table properties in the
+same commit as the data, and a spec tied to a version stays right under time travel.
+"""
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Optional
+
+from deltalake import CommitProperties
+
+from mlflow_delta_plugin.delta.table import open_table
+from mlflow_delta_plugin.errors import VersionNotFoundError
+
+__all__ = [
+    "LINEAGE_ENTRY_POINT_KEY",
+    "LINEAGE_RUN_ID_KEY",
+    "TABLE_SPEC_KEY",
+    "TableSpec",
+    "WRITE_ID_KEY",
+    "commit_properties",
+    "find_table_spec",
+    "find_write",
+]
+
+LINEAGE_RUN_ID_KEY = "mlflow.runId"
+LINEAGE_ENTRY_POINT_KEY = "mlflow.entryPoint"
+TABLE_SPEC_KEY = "mlflow_delta_plugin.tableSpec"
+WRITE_ID_KEY = "mlflow_delta_plugin.writeId"
+_WRITE_SEARCH_DEPTH = 1000
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """What ``train`` needs to know about a feature table, recorded by ``prepare``.
+
+    Attributes:
+        label: the label (target) column.
+        features: feature columns, in order.
+        split_column: the column holding ``train`` / ``test``.
+        key: the column the split was derived from, or None when it came from row content.
+    """
+
+    label: str
+    features: tuple
+    split_column: str = "split"
+    key: Optional[str] = None
+
+    def to_json(self) -> str:
+        """Serialize to the JSON stored in commit metadata."""
+        payload = asdict(self)
+        payload["features"] = list(self.features)
+        return json.dumps(payload, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TableSpec":
+        """Parse the JSON stored in commit metadata."""
+        payload = json.loads(text)
+        return cls(
+            label=payload["label"],
+            features=tuple(payload["features"]),
+            split_column=payload.get("split_column", "split"),
+            key=payload.get("key"),
+        )
+
+
+def commit_properties(
+    run_id: Optional[str],
+    entry_point: str,
+    spec: Optional[TableSpec] = None,
+    write_id: Optional[str] = None,
+) -> CommitProperties:
+    """Commit properties that tag a Delta commit with the MLflow run and entry point writing it.
+
+    ``write_id`` (a fresh UUID per write) lets the writer find its own version afterwards even
+    when other writers committed in between.
+    """
+    metadata = {LINEAGE_ENTRY_POINT_KEY: entry_point}
+    if write_id:
+        metadata[WRITE_ID_KEY] = write_id
+    if run_id:
+        metadata[LINEAGE_RUN_ID_KEY] = run_id
+    if spec is not None:
+        metadata[TABLE_SPEC_KEY] = spec.to_json()
+    return CommitProperties(custom_metadata=metadata)
+
+
+def find_table_spec(uri: str, version: int) -> Optional[TableSpec]:
+    """The spec recorded by the newest commit at or before ``version``, or None if none has one."""
+    table = open_table(uri)
+    for entry in table.history():  # newest first
+        if entry.get("version", -1) > version:
+            continue
+        if TABLE_SPEC_KEY in entry:
+            return TableSpec.from_json(entry[TABLE_SPEC_KEY])
+    return None
+
+
+def find_write(uri: str, write_id: str) -> int:
+    """The version committed with ``write_id`` (searching the newest commits first).
+
+    Raises:
+        VersionNotFoundError: no recent commit carries ``write_id``.
+    """
+    table = open_table(uri)
+    for entry in table.history(limit=_WRITE_SEARCH_DEPTH):
+        if entry.get(WRITE_ID_KEY) == write_id:
+            return int(entry["version"])
+    raise VersionNotFoundError(
+        f"no commit of Delta table '{uri}' carries write id {write_id}; the write did not land"
+    )

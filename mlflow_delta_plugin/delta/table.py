@@ -1,0 +1,196 @@
+"""Opening Delta tables and pinning an exact version of them.
+
+Everything here reads only the Delta log: no data file is opened.
+"""
+
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Optional, Union
+from urllib.parse import urlparse
+
+from deltalake import DeltaTable
+from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFound
+
+from mlflow_delta_plugin.errors import TableNotFoundError, VersionNotFoundError
+
+__all__ = [
+    "PinnedVersion",
+    "commit_info",
+    "is_delta_table",
+    "normalize_table_uri",
+    "open_table",
+    "resolve_version",
+]
+
+_REMOTE_SCHEMES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "wasb", "wasbs", "dbfs",
+                   "hdfs", "r2", "memory", "lakefs"}
+
+
+def normalize_table_uri(uri: Union[str, os.PathLike]) -> str:
+    """Return a canonical form of a table location: absolute path for local tables.
+
+    ``file://`` URIs and relative paths become absolute local paths; object-store URIs
+    (``s3://``, ``abfss://``, ``dbfs:/`` ...) are kept as given, minus a trailing slash.
+
+    Example:
+        >>> normalize_table_uri("file:///tmp/t/")
+        '/tmp/t'
+    """
+    text = os.fspath(uri).strip()
+    if not text:
+        raise TableNotFoundError("table URI is empty; pass a path or URI of a Delta table")
+    parsed = urlparse(text)
+    if parsed.scheme.lower() in _REMOTE_SCHEMES:
+        return text.rstrip("/")
+    if parsed.scheme.lower() == "file":
+        text = parsed.path
+    return os.path.normpath(os.path.abspath(os.path.expanduser(text)))
+
+
+def is_delta_table(uri: str) -> bool:
+    """Whether ``uri`` holds a Delta table (a ``_delta_log`` with at least one commit)."""
+    return DeltaTable.is_deltatable(normalize_table_uri(uri))
+
+
+def open_table(uri: str, version: Optional[int] = None) -> DeltaTable:
+    """Open the Delta table at ``uri``, at ``version`` or the latest one.
+
+    Raises:
+        TableNotFoundError: nothing at ``uri`` is a Delta table.
+        VersionNotFoundError: the table has no such version.
+    """
+    location = normalize_table_uri(uri)
+    if not DeltaTable.is_deltatable(location):
+        raise TableNotFoundError(
+            f"no Delta table at '{location}' (no _delta_log with commits there); "
+            "run the prepare entry point first or pass the path of an existing Delta table"
+        )
+    try:
+        table = DeltaTable(location)
+    except _DeltaTableNotFound as exc:
+        raise TableNotFoundError(f"no Delta table at '{location}': {exc}") from exc
+    if version is None:
+        return table
+    latest = table.version()
+    if version < 0 or version > latest:
+        raise VersionNotFoundError(
+            f"Delta table '{location}' has no version {version} (versions 0..{latest} exist); "
+            "pass an existing version or 'latest'"
+        )
+    try:
+        table.load_as_version(version)
+    except Exception as exc:  # the log entry was vacuumed / cleaned up
+        raise VersionNotFoundError(
+            f"Delta table '{location}' cannot load version {version}: {exc}; "
+            "it may have been removed by log retention, pin a newer version"
+        ) from exc
+    return table
+
+
+@dataclass(frozen=True)
+class PinnedVersion:
+    """An exact version of a Delta table, as recorded in a run.
+
+    Attributes:
+        uri: normalized table location.
+        version: the Delta version number (0 is a real version).
+        timestamp_ms: commit time of that version, milliseconds since the epoch (UTC).
+        table_id: the Delta table id (``metaData.id``); changes when a table is re-created.
+    """
+
+    uri: str
+    version: int
+    timestamp_ms: int
+    table_id: str
+
+    @property
+    def timestamp_iso(self) -> str:
+        """The commit time as an RFC 3339 string in UTC."""
+        moment = datetime.fromtimestamp(self.timestamp_ms / 1000, tz=timezone.utc)
+        return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def commit_info(uri: str, version: int) -> dict[str, Any]:
+    """The ``commitInfo`` of ``version`` of the table at ``uri`` (timestamp, operation, metadata).
+
+    delta-rs's ``history()`` always walks back from the latest version (a table loaded at an older
+    version reports wrong numbers), so this reads the commits from the latest down to ``version``:
+    cheap for recent pins, proportional to the distance for old ones.
+
+    Raises:
+        TableNotFoundError, VersionNotFoundError.
+    """
+    latest_table = open_table(uri)
+    latest = latest_table.version()
+    if version < 0 or version > latest:
+        raise VersionNotFoundError(
+            f"Delta table '{latest_table.table_uri}' has no version {version} "
+            f"(versions 0..{latest} exist); pass an existing version or 'latest'"
+        )
+    for entry in latest_table.history(limit=latest - version + 1):
+        if entry.get("version") == version:
+            return entry
+    raise VersionNotFoundError(
+        f"Delta table '{latest_table.table_uri}' has no commit info for version {version}; "
+        "its log may have been cleaned up, pin a newer version"
+    )
+
+
+def _parse_timestamp(timestamp: Union[str, int, float, datetime]) -> int:
+    """Milliseconds since the epoch for an RFC 3339 string, a datetime or epoch seconds."""
+    if isinstance(timestamp, datetime):
+        moment = timestamp
+    elif isinstance(timestamp, (int, float)):
+        return int(timestamp * 1000)
+    else:
+        try:
+            moment = datetime.fromisoformat(str(timestamp).strip().replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise VersionNotFoundError(
+                f"timestamp '{timestamp}' is not an RFC 3339 date-time (e.g. 2026-01-31T12:00:00Z)"
+            ) from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+def resolve_version(
+    uri: str,
+    version: Optional[int] = None,
+    timestamp: Union[str, int, float, datetime, None] = None,
+) -> PinnedVersion:
+    """Pin a table version: an explicit number, the version current at ``timestamp``, or latest.
+
+    A naive timestamp is taken as UTC. A timestamp before the table's first commit is an error
+    (delta-rs would silently return version 0).
+
+    Raises:
+        TableNotFoundError, VersionNotFoundError.
+    """
+    if version is not None and timestamp is not None:
+        raise VersionNotFoundError("pass either a version or a timestamp, not both")
+    if timestamp is not None:
+        version = _version_at(uri, _parse_timestamp(timestamp), timestamp)
+    if version is None:
+        version = open_table(uri).version()
+    entry = commit_info(uri, version)
+    pinned_table = open_table(uri, version)
+    return PinnedVersion(
+        uri=normalize_table_uri(uri),
+        version=int(version),
+        timestamp_ms=int(entry["timestamp"]),
+        table_id=pinned_table.metadata().id,
+    )
+
+
+def _version_at(uri: str, wanted_ms: int, given: object) -> int:
+    """The newest version committed at or before ``wanted_ms``."""
+    table = open_table(uri)
+    for entry in table.history():  # newest first
+        if entry["timestamp"] <= wanted_ms:
+            return int(entry["version"])
+    raise VersionNotFoundError(
+        f"Delta table '{table.table_uri}' did not exist at {given}: its first commit is later; "
+        "pass a later timestamp or an explicit version"
+    )

@@ -1,0 +1,52 @@
+"""The exception hierarchy of mlflow-delta-plugin, documented in one place.
+
+Every error the library raises on purpose derives from :class:`DeltaPluginError`, which is an
+``MlflowException`` so MLflow's own tooling (CLI, REST handlers) reports it cleanly. Entry points
+turn any ``DeltaPluginError`` into one line on stderr and a non-zero exit.
+
+- :class:`InvalidInputError`: a parameter or input the user gave is wrong (bad path, missing
+  column, malformed JSON, unknown model type ...). Fix the input and run again.
+- :class:`TableNotFoundError`: a path or URI that should hold a Delta table does not.
+- :class:`VersionNotFoundError`: a Delta version or timestamp that the table does not have.
+- :class:`TableChangedError`: a pinned dataset points at a table that was replaced (new table id).
+"""
+
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
+
+__all__ = [
+    "DeltaPluginError",
+    "InvalidInputError",
+    "TableNotFoundError",
+    "VersionNotFoundError",
+    "TableChangedError",
+]
+
+
+class DeltaPluginError(MlflowException):
+    """Base class of every error raised on purpose by this package."""
+
+    def __init__(self, message: str, error_code: int = INVALID_PARAMETER_VALUE) -> None:
+        super().__init__(message, error_code=error_code)
+
+
+class InvalidInputError(DeltaPluginError):
+    """A user-supplied parameter or input file is invalid."""
+
+
+class TableNotFoundError(DeltaPluginError):
+    """The given location holds no Delta table."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_code=RESOURCE_DOES_NOT_EXIST)
+
+
+class VersionNotFoundError(DeltaPluginError):
+    """The requested Delta version or timestamp does not exist in the table's history."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_code=RESOURCE_DOES_NOT_EXIST)
+
+
+class TableChangedError(DeltaPluginError):
+    """A pinned dataset's table was dropped and re-created at the same location."""
