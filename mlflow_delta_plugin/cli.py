@@ -12,12 +12,10 @@ import logging
 import sys
 from typing import Any, Callable, Optional, Sequence
 
-import mlflow
-
 from mlflow_delta_plugin.errors import DeltaPluginError, InvalidInputError
+from mlflow_delta_plugin.runs import step_run
 
 __all__ = [
-    "ENTRY_POINT_TAG",
     "EXIT_BAD_INPUT",
     "EntryPointParser",
     "json_object",
@@ -25,7 +23,6 @@ __all__ = [
     "run_entry_point",
 ]
 
-ENTRY_POINT_TAG = "mlflow_delta_plugin.entryPoint"
 EXIT_BAD_INPUT = 2
 
 
@@ -76,18 +73,11 @@ def run_entry_point(
     line (``error: ...``) on stderr; anything else is a bug and keeps its traceback.
     """
     _configure_logging()
-    with mlflow.start_run() as run:
-        mlflow.set_tag(ENTRY_POINT_TAG, name)
-        try:
+    try:
+        with step_run(name) as run:
             work(parser.parse_args(argv))
-        except DeltaPluginError as exc:
-            message = " ".join(str(exc.message).split())
-            mlflow.set_tag("mlflow_delta_plugin.error", message[:5000])
-            mlflow.end_run("FAILED")
-            print(f"error: {name}: {message}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        except BaseException:
-            mlflow.end_run("FAILED")
-            raise
-        print(f"{name}: run {run.info.run_id} finished", file=sys.stdout)
+    except DeltaPluginError as exc:
+        print(f"error: {name}: {' '.join(str(exc.message).split())}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    print(f"{name}: run {run.info.run_id} finished", file=sys.stdout)
     return 0

@@ -1,0 +1,41 @@
+"""MLproject entry point ``main``: the whole lifecycle on one data version, as child runs."""
+
+import sys
+
+import _bootstrap  # noqa: F401  (import path for unpacked projects)
+
+from mlflow_delta_plugin.cli import EntryPointParser, json_object, optional_text, run_entry_point
+from mlflow_delta_plugin.config import (
+    DEFAULT_INPUT,
+    DEFAULT_LABEL,
+    DEFAULT_MODEL_NAME,
+    DEFAULT_MODEL_TYPE,
+    DEFAULT_TABLE,
+)
+from mlflow_delta_plugin.steps.lifecycle import run_lifecycle
+
+
+def parser() -> EntryPointParser:
+    """Parameters of ``main``."""
+    args = EntryPointParser(prog="main", description=__doc__)
+    args.add_argument("--input", default=DEFAULT_INPUT)
+    args.add_argument("--table", default=DEFAULT_TABLE)
+    args.add_argument("--label", default=DEFAULT_LABEL)
+    args.add_argument("--model_type", default=DEFAULT_MODEL_TYPE)
+    args.add_argument("--hyperparams", type=json_object, default={})
+    args.add_argument("--registered_model", type=optional_text, default=DEFAULT_MODEL_NAME)
+    args.add_argument("--seed", type=int, default=42)
+    args.add_argument("--test_fraction", type=float, default=0.2)
+    return args
+
+
+def main(argv=None) -> int:
+    """Run the lifecycle with command-line arguments; returns the exit code."""
+    return run_entry_point("main", parser(), lambda a: run_lifecycle(
+        input=a.input or DEFAULT_INPUT, table=a.table, label=a.label, model_type=a.model_type,
+        hyperparams=a.hyperparams, registered_model=a.registered_model, seed=a.seed,
+        test_fraction=a.test_fraction), argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

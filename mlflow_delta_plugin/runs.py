@@ -1,0 +1,33 @@
+"""The MLflow run each lifecycle step runs in: tagged with its entry point, FAILED on error."""
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import mlflow
+from mlflow.entities import Run
+
+from mlflow_delta_plugin.errors import DeltaPluginError
+
+__all__ = ["ENTRY_POINT_TAG", "ERROR_TAG", "step_run"]
+
+ENTRY_POINT_TAG = "mlflow_delta_plugin.entryPoint"
+ERROR_TAG = "mlflow_delta_plugin.error"
+_MAX_TAG_CHARS = 5000
+
+
+@contextmanager
+def step_run(entry_point: str, nested: bool = False) -> Iterator[Run]:
+    """Start (or resume, under ``mlflow run``) the run of ``entry_point``.
+
+    A nested run is a child of the active run, named after the step. Any exception marks the
+    run FAILED (a known error's message goes into a tag) and propagates.
+    """
+    with mlflow.start_run(nested=nested, run_name=entry_point if nested else None) as run:
+        mlflow.set_tag(ENTRY_POINT_TAG, entry_point)
+        try:
+            yield run
+        except BaseException as exc:
+            if isinstance(exc, DeltaPluginError):
+                mlflow.set_tag(ERROR_TAG, " ".join(str(exc.message).split())[:_MAX_TAG_CHARS])
+            mlflow.end_run("FAILED")
+            raise
