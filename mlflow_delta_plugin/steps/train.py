@@ -110,8 +110,8 @@ def train(
     model_info = log_pipeline(pipeline, model_type, x_train)
     registered = None
     if registered_model:
-        registered = register_with_lineage(model_info.model_uri, registered_model, pinned,
-                                           run.info.run_id if run else None).version
+        registered = str(register_with_lineage(model_info.model_uri, registered_model, pinned,
+                                               run.info.run_id if run else None).version)
     _log.info("train: test metrics %s", {k: round(v, 4) for k, v in test_metrics.items()})
     return TrainResult(run_id=run.info.run_id if run else "", model_uri=model_info.model_uri,
                        registered_version=registered, table=pinned.uri, version=pinned.version,
