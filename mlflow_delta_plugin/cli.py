@@ -51,8 +51,16 @@ def optional_text(text: str) -> Optional[str]:
     return text.strip() or None if text is not None else None
 
 
+class _StdoutHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stdout`` is at the time of each record (tests swap it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
 def _configure_logging() -> None:
-    handler = logging.StreamHandler(sys.stdout)
+    handler = _StdoutHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     package_logger = logging.getLogger("mlflow_delta_plugin")
     if not package_logger.handlers:

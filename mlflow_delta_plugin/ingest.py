@@ -133,6 +133,12 @@ def _open_csv(path: str, batch_rows: int) -> InputStream:
         detail = str(exc).strip().splitlines()[0]
         raise InvalidInputError(f"input '{path}' is not a readable CSV file: {detail}") from exc
     schema = reader.schema
+    not_text = [f.name for f in schema if pa.types.is_binary(f.type)]
+    if not_text:
+        raise InvalidInputError(
+            f"input '{path}' has columns {not_text} that are not valid UTF-8 text; "
+            "re-encode the file as UTF-8"
+        )
     return InputStream(
         kind="csv",
         location=path,

@@ -63,3 +63,15 @@ def run_script(script: str, *args: str, env: dict, cwd, timeout: int = 300) -> s
     full_env = {**os.environ, **env}
     return subprocess.run([sys.executable, str(ENTRYPOINTS / f"{script}.py"), *args],
                           cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def load_entrypoint(name: str):
+    """Import ``entrypoints/<name>.py`` as a module (its ``main(argv)`` runs in-process)."""
+    import importlib.util
+
+    if str(ENTRYPOINTS) not in sys.path:
+        sys.path.insert(0, str(ENTRYPOINTS))
+    spec = importlib.util.spec_from_file_location(f"entrypoint_{name}", ENTRYPOINTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

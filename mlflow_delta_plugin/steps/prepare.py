@@ -59,6 +59,8 @@ def _usable_feature(field: pa.Field) -> bool:
 
 def _table_spec(schema: pa.Schema, label: str, key: Optional[str], location: str) -> TableSpec:
     names = schema.names
+    if names and all(pa.types.is_null(f.type) for f in schema):
+        raise InvalidInputError(f"input '{location}' has no rows")
     if not label:
         raise InvalidInputError("label is empty; pass the name of the label column (-P label=...)")
     if label not in names:
@@ -73,6 +75,9 @@ def _table_spec(schema: pa.Schema, label: str, key: Optional[str], location: str
             "writes; rename or drop it"
         )
     features = tuple(f.name for f in schema if f.name not in (label, key) and _usable_feature(f))
+    dropped = [f.name for f in schema if f.name not in (label, key, *features)]
+    if dropped:
+        _log.warning("prepare: ignoring columns %s of unsupported types", dropped)
     if not features:
         raise InvalidInputError(
             f"input '{location}' has no usable feature column besides label '{label}'"
@@ -126,6 +131,8 @@ def _validated_batches(
         if batch.num_rows == 0:
             continue
         batch = batch.select(input_columns)
+        if rows == 0:
+            _reject_stray_text(batch, spec, source.location)
         labels = batch.column(spec.label)
         bad_labels = labels.null_count
         if pa.types.is_floating(labels.type):
@@ -156,6 +163,24 @@ def _validated_batches(
             last_report = now
     if rows == 0:
         raise InvalidInputError(f"input '{source.location}' has no rows")
+
+
+def _reject_stray_text(batch: pa.RecordBatch, spec: TableSpec, location: str) -> None:
+    """Fail on a text column whose values are mostly numbers: a stray value made it text."""
+    for name in (spec.label, *spec.features):
+        values = batch.column(name)
+        if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+            continue
+        present = pc.drop_null(values)
+        numeric = pc.match_substring_regex(
+            present, r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+        numeric_count = pc.sum(numeric).as_py() or 0
+        if len(present) and numeric_count != len(present) and numeric_count > len(present) // 2:
+            stray = pc.filter(present, pc.invert(numeric))[0].as_py()
+            raise InvalidInputError(
+                f"column '{name}' of input '{location}' is numeric except for values like "
+                f"{stray!r}; fix or blank those values so the column has one type"
+            )
 
 
 def _write(table: str, mode: str, target: pa.Schema, batches: Iterator[pa.RecordBatch],
