@@ -1,0 +1,105 @@
+"""Shared helpers of the benchmarks: timing, an isolated tracking store, result tables.
+
+Every benchmark measures its baseline in the same process run as the thing it compares, with
+repetitions interleaved (A, B, A, B, ...) so that noise from other work on the machine hits both
+sides alike, and reports medians.
+"""
+
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Sequence
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+if str(REPO_ROOT) not in sys.path:  # run as `python bench/bench_x.py` from a plain checkout
+    sys.path.insert(0, str(REPO_ROOT))
+
+
+def bench_dir(name: str, keep: Optional[str] = None) -> Path:
+    """A fresh scratch folder under /tmp (or ``keep``, reused as is when given)."""
+    if keep:
+        path = Path(keep)
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+    return Path(tempfile.mkdtemp(prefix=f"{name}-", dir="/tmp"))
+
+
+def remove_dir(path: Path) -> None:
+    """Delete a scratch folder created by :func:`bench_dir`."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def use_sqlite_tracking(folder: Path) -> str:
+    """Point MLflow (this process and its children) at a fresh SQLite store in ``folder``."""
+    import mlflow
+
+    folder.mkdir(parents=True, exist_ok=True)
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    os.environ.pop("MLFLOW_RUN_ID", None)
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.set_experiment("bench")
+    os.environ["MLFLOW_EXPERIMENT_ID"] = experiment.experiment_id
+    return uri
+
+
+def ms(seconds: float) -> str:
+    """Seconds as milliseconds text."""
+    return f"{seconds * 1000:.1f}"
+
+
+def median(values: Sequence[float]) -> float:
+    """Median of non-empty ``values``."""
+    return statistics.median(values)
+
+
+def spread(values: Sequence[float]) -> str:
+    """min..max of ``values`` in milliseconds, for judging the noise."""
+    return f"{min(values) * 1000:.1f}..{max(values) * 1000:.1f}"
+
+
+@contextmanager
+def stopwatch(into: list) -> Iterator[None]:
+    """Append the wall time of the block (seconds) to ``into``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        into.append(time.perf_counter() - started)
+
+
+def timed(action: Callable[[], object]) -> tuple[float, object]:
+    """(seconds, result) of one call."""
+    started = time.perf_counter()
+    result = action()
+    return time.perf_counter() - started, result
+
+
+def verdict(ok: bool) -> str:
+    """PASS or MISS."""
+    return "PASS" if ok else "MISS"
+
+
+def print_table(title: str, header: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Print a plain aligned text table."""
+    cells = [list(map(str, header))] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    print(f"\n{title}")
+    line = "  ".join(h.ljust(w) for h, w in zip(cells[0], widths))
+    print(line)
+    print("-" * len(line))
+    for row in cells[1:]:
+        print("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))))
+
+
+def print_targets(results: Sequence[tuple[str, str, bool]]) -> None:
+    """Print ``(target, measured, ok)`` lines as PASS / MISS."""
+    print("\nTargets")
+    for target, measured, ok in results:
+        print(f"  [{verdict(ok)}] {target}: {measured}")
