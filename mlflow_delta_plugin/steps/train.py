@@ -2,19 +2,16 @@
 
 import json
 import logging
-import time
 from dataclasses import dataclass
 from typing import Optional
 
 import mlflow
 
 from mlflow_delta_plugin.errors import InvalidInputError
-from mlflow_delta_plugin.metrics import score_model
 from mlflow_delta_plugin.models.catalog import MODEL_TYPES, build_model
-from mlflow_delta_plugin.models.logging import log_pipeline
-from mlflow_delta_plugin.registry import register_with_lineage
 from mlflow_delta_plugin.split import TEST, TRAIN
 from mlflow_delta_plugin.steps.feature_table import infer_task, load_feature_table, load_split
+from mlflow_delta_plugin.steps.fitting import check_registered_name, fit_and_log_model
 
 __all__ = ["TrainResult", "train"]
 
@@ -43,13 +40,6 @@ class TrainResult:
     metrics: dict
 
 
-def _check_registered_name(name: Optional[str]) -> None:
-    if name is not None and ("/" in name or ":" in name or "@" in name or not name.strip()):
-        raise InvalidInputError(
-            f"registered_model '{name}' is not a valid model name; avoid '/', ':' and '@'"
-        )
-
-
 def train(
     table: str,
     version: Optional[int] = None,
@@ -73,7 +63,7 @@ def train(
         raise InvalidInputError(
             f"model_type '{model_type}' is unknown; choose one of {sorted(MODEL_TYPES)}"
         )
-    _check_registered_name(registered_model)
+    check_registered_name(registered_model)
     features = load_feature_table(table, version, label)
     x_train, y_train = load_split(features, TRAIN)
     x_test, y_test = load_split(features, TEST)
@@ -90,29 +80,11 @@ def train(
         "hyperparams": json.dumps(hyperparams or {}, sort_keys=True),
         "n_features": len(features.features), "rows_train": len(x_train), "rows_test": len(x_test),
     })
-    estimator_params = pipeline.named_steps["model"].get_params(deep=False)
-    mlflow.log_params({f"model.{k}": v for k, v in estimator_params.items()})
-    mlflow.set_tags({"delta.table": pinned.uri, "delta.version": str(pinned.version)})
-
     _log.info("train: fitting %s (%s) on %d rows of '%s' version %d", model_type, resolved_task,
               len(x_train), pinned.uri, pinned.version)
-    started = time.perf_counter()
-    try:
-        pipeline.fit(x_train, y_train)
-    except ValueError as exc:  # e.g. a hyperparameter value out of range, a single class
-        raise InvalidInputError(f"training {model_type} failed: {str(exc).splitlines()[0]}") from exc
-    fit_seconds = time.perf_counter() - started
-    test_metrics = score_model(pipeline, resolved_task, x_test, y_test)
-    train_metrics = score_model(pipeline, resolved_task, x_train, y_train)
-    mlflow.log_metrics({**{f"test_{k}": v for k, v in test_metrics.items()},
-                        **{f"train_{k}": v for k, v in train_metrics.items()},
-                        "fit_seconds": fit_seconds})
-    model_info = log_pipeline(pipeline, model_type, x_train)
-    registered = None
-    if registered_model:
-        registered = str(register_with_lineage(model_info.model_uri, registered_model, pinned,
-                                               run.info.run_id if run else None).version)
-    _log.info("train: test metrics %s", {k: round(v, 4) for k, v in test_metrics.items()})
-    return TrainResult(run_id=run.info.run_id if run else "", model_uri=model_info.model_uri,
-                       registered_version=registered, table=pinned.uri, version=pinned.version,
-                       task=resolved_task, metrics=test_metrics)
+    logged = fit_and_log_model(pipeline, model_type, resolved_task, (x_train, y_train),
+                               (x_test, y_test), pinned, registered_model)
+    _log.info("train: test metrics %s", {k: round(v, 4) for k, v in logged.test_metrics.items()})
+    return TrainResult(run_id=run.info.run_id if run else "", model_uri=logged.model_uri,
+                       registered_version=logged.registered_version, table=pinned.uri,
+                       version=pinned.version, task=resolved_task, metrics=logged.test_metrics)
