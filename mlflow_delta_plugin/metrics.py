@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 from sklearn import metrics as skm
 
+from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.models.catalog import CLASSIFICATION
 
-__all__ = ["HIGHER_IS_BETTER", "LOWER_IS_BETTER", "score_model"]
+__all__ = ["DIRECTIONS", "HIGHER_IS_BETTER", "LOWER_IS_BETTER", "metric_direction", "score_model"]
 
 HIGHER_IS_BETTER = frozenset({"accuracy", "f1", "roc_auc", "r2", "precision", "recall"})
 LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss", "mse"})
@@ -39,3 +40,38 @@ def score_model(model: Any, task: str, features, labels) -> dict[str, float]:
         if binary and len(np.unique(labels)) == 2:
             scores["roc_auc"] = float(skm.roc_auc_score(labels, probabilities[:, 1]))
     return scores
+
+
+DIRECTIONS = ("auto", "higher", "lower")
+"""Values of a ``direction`` parameter: ``auto`` looks the metric up, the others say it."""
+
+
+def metric_direction(name: str, explicit: str = "auto") -> str:
+    """Whether a larger value of metric ``name`` is better: ``"higher"`` or ``"lower"``.
+
+    Args:
+        name: metric name, e.g. ``roc_auc`` or ``rmse``.
+        explicit: ``higher`` or ``lower`` to say it outright; ``auto`` to look ``name`` up.
+
+    Raises:
+        InvalidInputError: ``explicit`` is not a direction, or it is ``auto`` and the
+            direction of ``name`` is not known.
+
+    Example:
+        >>> metric_direction("rmse")
+        'lower'
+        >>> metric_direction("my_score", "higher")
+        'higher'
+    """
+    choice = (explicit or "auto").strip().lower()
+    if choice not in DIRECTIONS:
+        raise InvalidInputError(f"direction '{explicit}' is not one of {list(DIRECTIONS)}")
+    if choice != "auto":
+        return choice
+    if name in HIGHER_IS_BETTER:
+        return "higher"
+    if name in LOWER_IS_BETTER:
+        return "lower"
+    raise InvalidInputError(
+        f"the direction of metric '{name}' is not known; pass direction=higher or direction=lower"
+    )
