@@ -1,14 +1,14 @@
 """The MLflow run each lifecycle step runs in: tagged with its entry point, FAILED on error."""
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator, Mapping
 
 import mlflow
 from mlflow.entities import Run
 
 from mlflow_delta_plugin.errors import DeltaPluginError
 
-__all__ = ["ENTRY_POINT_TAG", "ERROR_TAG", "step_run"]
+__all__ = ["ENTRY_POINT_TAG", "ERROR_TAG", "log_step_params", "step_run"]
 
 ENTRY_POINT_TAG = "mlflow_delta_plugin.entryPoint"
 ERROR_TAG = "mlflow_delta_plugin.error"
@@ -31,3 +31,24 @@ def step_run(entry_point: str, nested: bool = False) -> Iterator[Run]:
                 mlflow.set_tag(ERROR_TAG, " ".join(str(exc.message).split())[:_MAX_TAG_CHARS])
             mlflow.end_run("FAILED")
             raise
+
+
+def log_step_params(params: Mapping[str, Any]) -> None:
+    """Log a step's resolved parameters to the active run without clashing with ``mlflow run``.
+
+    ``mlflow run`` logs the MLproject parameters as given before the step starts, and MLflow
+    refuses to change a logged param. A key already logged with the same value is skipped; one
+    logged with another value (``data/features`` resolved to an absolute path, ``''`` resolved
+    to the bundled sample) is logged again as ``<key>_resolved``.
+    """
+    run = mlflow.active_run()
+    existing = mlflow.get_run(run.info.run_id).data.params if run else {}
+    fresh = {}
+    for key, value in params.items():
+        text = str(value)
+        if key not in existing:
+            fresh[key] = text
+        elif existing[key] != text:
+            fresh[f"{key}_resolved"] = text
+    if fresh:
+        mlflow.log_params(fresh)

@@ -24,6 +24,7 @@ from mlflow_delta_plugin.delta.table import is_delta_table, normalize_table_uri,
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.ingest import InputStream, open_input
 from mlflow_delta_plugin.profile import StreamingProfile
+from mlflow_delta_plugin.runs import log_step_params
 from mlflow_delta_plugin.split import SPLIT_COLUMN, TEST, assign_split
 
 __all__ = ["PrepareResult", "prepare"]
@@ -246,7 +247,7 @@ def prepare(
 
     run = mlflow.active_run()
     run_id = run.info.run_id if run else None
-    mlflow.log_params({"input": source.location, "input_format": source.kind, "table": table,
+    log_step_params({"input": source.location, "input_format": source.kind, "table": table,
                        "label": label, "key": key or "", "mode": mode,
                        "test_fraction": test_fraction, "seed": seed})
     profile = StreamingProfile()

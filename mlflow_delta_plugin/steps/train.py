@@ -9,6 +9,7 @@ import mlflow
 
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.models.catalog import MODEL_TYPES, build_model
+from mlflow_delta_plugin.runs import log_step_params
 from mlflow_delta_plugin.split import TEST, TRAIN
 from mlflow_delta_plugin.steps.feature_table import infer_task, load_feature_table, load_split
 from mlflow_delta_plugin.steps.fitting import check_registered_name, fit_and_log_model
@@ -74,7 +75,7 @@ def train(
     run = mlflow.active_run()
     pinned = features.pinned
     mlflow.log_input(features.dataset, context="training")
-    mlflow.log_params({
+    log_step_params({
         "table": pinned.uri, "delta_version": pinned.version, "model_type": model_type,
         "task": resolved_task, "seed": seed, "label": features.spec.label,
         "hyperparams": json.dumps(hyperparams or {}, sort_keys=True),
