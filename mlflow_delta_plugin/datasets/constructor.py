@@ -11,7 +11,7 @@ from typing import Optional, Union
 from mlflow_delta_plugin.datasets.dataset import DeltaVersionDataset
 from mlflow_delta_plugin.datasets.source import DeltaVersionSource
 from mlflow_delta_plugin.delta.reader import FilterSpec
-from mlflow_delta_plugin.delta.table import resolve_version
+from mlflow_delta_plugin.delta.table import pin_and_open
 from mlflow_delta_plugin.errors import InvalidInputError
 
 __all__ = ["load_delta_version", "parse_version"]
@@ -70,7 +70,8 @@ def load_delta_version(
         >>> with mlflow.start_run():  # doctest: +SKIP
         ...     mlflow.log_input(ds, context="training")
     """
-    pinned = resolve_version(uri, version=parse_version(version), timestamp=timestamp)
-    source = DeltaVersionSource.from_pinned(pinned, catalog_name=catalog_name, filters=filters)
+    pinned, table = pin_and_open(uri, version=parse_version(version), timestamp=timestamp)
+    source = DeltaVersionSource._from_opened(pinned, table, catalog_name=catalog_name,
+                                             filters=filters)
     return DeltaVersionDataset(source, targets=targets, name=name, digest=digest,
                                predictions=predictions)

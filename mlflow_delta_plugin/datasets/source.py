@@ -4,6 +4,7 @@ import json
 from typing import Any, Optional
 
 import pandas as pd
+from deltalake import DeltaTable
 from mlflow.data.dataset_source import DatasetSource
 
 from mlflow_delta_plugin.delta.reader import FilterSpec, read_version
@@ -52,6 +53,7 @@ class DeltaVersionSource(DatasetSource):
         self.table_id = table_id
         self.catalog_name = catalog_name
         self.filters = [list(f) for f in filters] if filters else None
+        self._preloaded: Optional[DeltaTable] = None
 
     @classmethod
     def from_pinned(
@@ -64,12 +66,29 @@ class DeltaVersionSource(DatasetSource):
         return cls(pinned.uri, pinned.version, pinned.timestamp_ms, pinned.table_id,
                    catalog_name, filters)
 
+    @classmethod
+    def _from_opened(
+        cls,
+        pinned: PinnedVersion,
+        table: DeltaTable,
+        catalog_name: Optional[str] = None,
+        filters: Optional[FilterSpec] = None,
+    ) -> "DeltaVersionSource":
+        """A source whose first :meth:`open` returns ``table``, the snapshot ``pinned`` was
+        resolved from (so pinning and building the dataset load the table only once)."""
+        source = cls.from_pinned(pinned, catalog_name=catalog_name, filters=filters)
+        source._preloaded = table
+        return source
+
     @staticmethod
     def _get_source_type() -> str:
         return DELTA_VERSION_SOURCE_TYPE
 
-    def open(self):
+    def open(self) -> DeltaTable:
         """The ``DeltaTable`` loaded at the pinned version, after checking the table id."""
+        if self._preloaded is not None:  # handed over once: callers may mutate what they get
+            table, self._preloaded = self._preloaded, None
+            return table
         table = open_table(self.uri, self.version)
         actual_id = table.metadata().id
         if self.table_id and actual_id != self.table_id:

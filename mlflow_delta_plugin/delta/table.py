@@ -1,8 +1,14 @@
 """Opening Delta tables and pinning an exact version of them.
 
 Everything here reads only the Delta log: no data file is opened.
+
+Cost model (delta-rs 1.6, measured by ``bench/bench_dataset_logging.py``): loading a snapshot
+reads the last checkpoint plus every JSON commit after it, about 1 ms per JSON commit, so the
+functions here load each table at most once and never walk the history when a commit file can be
+read directly.
 """
 
+import json
 import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,6 +26,7 @@ __all__ = [
     "is_delta_table",
     "normalize_table_uri",
     "open_table",
+    "pin_and_open",
     "resolve_version",
 ]
 
@@ -61,6 +68,14 @@ def open_table(uri: str, version: Optional[int] = None) -> DeltaTable:
         VersionNotFoundError: the table has no such version.
     """
     location = normalize_table_uri(uri)
+    if version is None or version >= 0:
+        # The common case costs one snapshot load: no is_deltatable probe, and a pinned version
+        # is loaded directly instead of loading the latest one first. Any failure is diagnosed
+        # by the slow path below, which words the error.
+        try:
+            return DeltaTable(location, version=version)
+        except Exception:  # noqa: BLE001 - re-diagnosed below
+            pass
     if not DeltaTable.is_deltatable(location):
         raise TableNotFoundError(
             f"no Delta table at '{location}' (no _delta_log with commits there); "
@@ -111,16 +126,42 @@ class PinnedVersion:
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _local_commit_info(location: str, version: int) -> Optional[dict[str, Any]]:
+    """The ``commitInfo`` of ``version`` read straight from its JSON commit file, for local
+    tables; None when the table is remote or the file or its commitInfo is missing."""
+    if version < 0 or urlparse(location).scheme.lower() in _REMOTE_SCHEMES \
+            or not os.path.isabs(location):
+        return None
+    path = os.path.join(location, "_delta_log", f"{version:020d}.json")
+    try:
+        with open(path, "rb") as commit:
+            for line in commit:
+                if b'"commitInfo"' not in line:
+                    continue
+                info = json.loads(line).get("commitInfo")
+                if isinstance(info, dict) and "timestamp" in info:
+                    return {**info, "version": version}
+    except (OSError, ValueError):
+        return None
+    return None
+
+
 def commit_info(uri: str, version: int) -> dict[str, Any]:
     """The ``commitInfo`` of ``version`` of the table at ``uri`` (timestamp, operation, metadata).
 
-    delta-rs's ``history()`` always walks back from the latest version (a table loaded at an older
-    version reports wrong numbers), so this reads the commits from the latest down to ``version``:
-    cheap for recent pins, proportional to the distance for old ones.
+    Local tables: read from the version's own commit file (constant time). Elsewhere, or when that
+    file was cleaned up: delta-rs's ``history()`` reads the newest commits from storage but labels
+    them counting down from the version the table object was loaded at (so a table loaded at an
+    older version, or one that moved on since it was loaded, reports wrong numbers), so this
+    loads the latest version and reads the commits from there down to ``version``: cheap for
+    recent pins, proportional to the distance for old ones.
 
     Raises:
         TableNotFoundError, VersionNotFoundError.
     """
+    entry = _local_commit_info(normalize_table_uri(uri), version)
+    if entry is not None:
+        return entry
     latest_table = open_table(uri)
     latest = latest_table.version()
     if version < 0 or version > latest:
@@ -168,20 +209,36 @@ def resolve_version(
     Raises:
         TableNotFoundError, VersionNotFoundError.
     """
+    return pin_and_open(uri, version=version, timestamp=timestamp)[0]
+
+
+def pin_and_open(
+    uri: str,
+    version: Optional[int] = None,
+    timestamp: Union[str, int, float, datetime, None] = None,
+) -> tuple[PinnedVersion, DeltaTable]:
+    """:func:`resolve_version`, also returning the table loaded at the pinned version.
+
+    The table is loaded once (its number, id and files come from that one snapshot); callers
+    that go on to read the version reuse it instead of loading it again.
+
+    Raises:
+        TableNotFoundError, VersionNotFoundError.
+    """
     if version is not None and timestamp is not None:
         raise VersionNotFoundError("pass either a version or a timestamp, not both")
     if timestamp is not None:
         version = _version_at(uri, _parse_timestamp(timestamp), timestamp)
-    if version is None:
-        version = open_table(uri).version()
-    entry = commit_info(uri, version)
-    pinned_table = open_table(uri, version)
-    return PinnedVersion(
+    table = open_table(uri, version)
+    pinned_number = table.version()
+    entry = commit_info(uri, pinned_number)
+    pinned = PinnedVersion(
         uri=normalize_table_uri(uri),
-        version=int(version),
+        version=int(pinned_number),
         timestamp_ms=int(entry["timestamp"]),
-        table_id=pinned_table.metadata().id,
+        table_id=table.metadata().id,
     )
+    return pinned, table
 
 
 def _version_at(uri: str, wanted_ms: int, given: object) -> int:
