@@ -1,7 +1,8 @@
 """Opening prepare's input (CSV, Parquet file or folder, Delta table) as a stream of batches.
 
-Inputs are never loaded whole: each reader yields Arrow record batches of about ``batch_rows``
-rows, so memory stays bounded by the batch size, not the file size.
+Inputs are never loaded whole: each reader yields Arrow record batches (``batch_rows`` rows for
+Parquet and Delta, blocks of about 1 MiB of text for CSV), so memory stays bounded by the batch
+size, not the file size.
 """
 
 import hashlib
@@ -26,6 +27,7 @@ __all__ = ["InputStream", "open_input"]
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".tsv", ".txt")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _HASH_CHUNK = 1 << 20
+_CSV_BLOCK_BYTES = 1 << 20
 
 
 @dataclass
@@ -75,7 +77,7 @@ def open_input(location: str, batch_rows: int = 65_536) -> InputStream:
     if lowered.endswith(_PARQUET_SUFFIXES):
         return _open_parquet(path, batch_rows)
     if lowered.endswith(_CSV_SUFFIXES):
-        return _open_csv(path, batch_rows)
+        return _open_csv(path)
     raise InvalidInputError(
         f"input '{location}' has an unknown format; use a .csv, .tsv or .parquet file, "
         "a Parquet folder or a Delta table"
@@ -123,9 +125,10 @@ def _guarded(location: str, batches: Callable[[], Iterator[pa.RecordBatch]]) -> 
         ) from exc
 
 
-def _open_csv(path: str, batch_rows: int) -> InputStream:
-    # ~200 bytes a row is a fair guess; the block size only bounds memory, not correctness.
-    read_options = pa_csv.ReadOptions(block_size=max(1 << 20, min(batch_rows * 200, 64 << 20)))
+def _open_csv(path: str) -> InputStream:
+    # Batches are blocks of about 1 MiB of text: larger blocks made Arrow's reader hold several
+    # hundred MiB ahead of the consumer (measured by bench/bench_prepare_memory.py).
+    read_options = pa_csv.ReadOptions(block_size=_CSV_BLOCK_BYTES)
     parse_options = pa_csv.ParseOptions(delimiter="\t" if path.lower().endswith(".tsv") else ",")
     try:
         reader = pa_csv.open_csv(path, read_options=read_options, parse_options=parse_options)

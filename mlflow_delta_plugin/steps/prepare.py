@@ -32,6 +32,9 @@ __all__ = ["PrepareResult", "prepare"]
 _log = logging.getLogger(__name__)
 _MODES = ("overwrite", "append")
 _PROGRESS_EVERY_S = 5.0
+# delta-rs buffers each partition's open file up to the target size before flushing it; the
+# default (100 MiB) made peak memory grow with the input up to several hundred MiB.
+_TARGET_FILE_BYTES = 32 << 20
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,7 @@ def _write(table: str, mode: str, target: pa.Schema, batches: Iterator[pa.Record
             mode=mode,
             partition_by=None if exists and mode == "append" else [SPLIT_COLUMN],
             schema_mode="overwrite" if mode == "overwrite" and exists else None,
+            target_file_size=_TARGET_FILE_BYTES,
             commit_properties=commit_properties(run_id, entry_point, spec, write_id),
         )
     except Exception:
