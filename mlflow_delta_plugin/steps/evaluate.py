@@ -27,6 +27,7 @@ from mlflow_delta_plugin.promotion.model_refs import (
     version_by_alias,
 )
 from mlflow_delta_plugin.promotion.test_split import TestSplit, load_test_split
+from mlflow_delta_plugin.runs import log_step_params
 
 __all__ = ["CHAMPION_PREFIX", "COMPARISON_ARTIFACT", "EvaluateResult", "evaluate"]
 
@@ -142,7 +143,7 @@ def evaluate(
 
     run = mlflow.active_run()
     mlflow.log_input(split.dataset, context="evaluation")  # evaluate() then reuses this input
-    mlflow.log_params({
+    log_step_params({
         "model_uri": model.uri, "table": split.table, "delta_version": split.version,
         "task": split.task, "model_name": name or "", "champion_version": champion_version or "",
     })

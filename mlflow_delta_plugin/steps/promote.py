@@ -34,6 +34,7 @@ from mlflow_delta_plugin.promotion.model_refs import find_model_version, trainin
 from mlflow_delta_plugin.promotion.record import RECORD_ARTIFACT, PromotionRecord, write_record
 from mlflow_delta_plugin.promotion.scoring import ScoredModel, check_metric, score_uri
 from mlflow_delta_plugin.promotion.test_split import TestSplit, load_test_split
+from mlflow_delta_plugin.runs import log_step_params
 
 __all__ = ["PromoteResult", "promote"]
 
@@ -168,7 +169,7 @@ def promote(
     run = mlflow.active_run()
     run_id = run.info.run_id if run else ""
     mlflow.log_input(split.dataset, context="evaluation")
-    mlflow.log_params({
+    log_step_params({
         "model_name": model_name, "candidate": str(candidate),
         "candidate_version": candidate_version, "metric": metric_name,
         "direction": gates.direction, "threshold": "none" if threshold is None else threshold,
