@@ -17,8 +17,8 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 def parser() -> EntryPointParser:
     """Parameters of ``evaluate``."""
     args = EntryPointParser(prog="evaluate", description=__doc__)
-    args.add_argument("--model_uri", required=True,
-                      help="runs:/<run_id>/<path>, models:/<name>/<version> or models:/<name>@<alias>")
+    args.add_argument("--model_uri", required=True, help="runs:/<run_id>/<path>, "
+                      "models:/<name>/<version> or models:/<name>@<alias>")
     args.add_argument("--table", default=DEFAULT_TABLE, help="Delta feature table URI")
     args.add_argument("--version", default="latest", help="Delta version number or 'latest'")
     args.add_argument("--model_name", type=optional_text, default=None,

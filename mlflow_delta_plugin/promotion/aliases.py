@@ -102,7 +102,8 @@ def move_champion(client: MlflowClient, name: str, candidate: str,
         _restore(client, name, before)
         raise
     after = read_aliases(client, name)
-    wanted_previous = expected_champion if expected_champion is not None else before.previous_champion
+    wanted_previous = (expected_champion if expected_champion is not None
+                       else before.previous_champion)
     if after.champion != candidate or after.previous_champion != wanted_previous:
         raise ConcurrentPromotionError(
             f"aliases of '{name}' changed during promotion (champion {after.champion}, "

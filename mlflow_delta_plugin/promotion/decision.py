@@ -39,7 +39,8 @@ _TRUE = ("true", "1", "yes", "y", "on")
 _FALSE = ("false", "0", "no", "n", "off", "")
 
 
-def parse_number(name: str, value: Union[str, float, int, None], optional: bool = False) -> Optional[float]:
+def parse_number(name: str, value: Union[str, float, int, None],
+                 optional: bool = False) -> Optional[float]:
     """A finite float from a parameter value; ``''``/None gives None when ``optional``.
 
     Raises:
@@ -155,6 +156,7 @@ def decide(gates: Gates, candidate_value: float, champion_value: Optional[float]
         improvement = gates.improvement(candidate_value, champion_value)
         ok = improvement >= gates.min_improvement
         passed &= ok
+        comparison = ">=" if ok else "<"
         reasons.append(f"min_improvement: improvement {_fmt(improvement)} over champion "
-                       f"{_fmt(champion_value)} {'>=' if ok else '<'} {_fmt(gates.min_improvement)}")
+                       f"{_fmt(champion_value)} {comparison} {_fmt(gates.min_improvement)}")
     return Decision(passed, tuple(reasons), improvement)

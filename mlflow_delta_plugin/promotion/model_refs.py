@@ -166,7 +166,8 @@ def resolve_model_uri(client: MlflowClient, uri: str) -> ModelRef:
     except MlflowException as exc:
         raise InvalidInputError(f"model_uri '{uri}' does not load: {_first_line(exc)}") from exc
     except OSError as exc:
-        raise InvalidInputError(f"model_uri '{uri}' holds no MLflow model: {_first_line(exc)}") from exc
+        raise InvalidInputError(
+            f"model_uri '{uri}' holds no MLflow model: {_first_line(exc)}") from exc
     if kind == "run":
         run_id = first
     run_id = run_id or getattr(info, "run_id", None)

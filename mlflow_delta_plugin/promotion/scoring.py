@@ -82,7 +82,8 @@ def check_metric(metric: str, split: TestSplit) -> str:
         )
     if name not in fitting:
         raise InvalidInputError(
-            f"metric '{metric}' does not apply to {split.task}; choose auto or one of {list(fitting)}"
+            f"metric '{metric}' does not apply to {split.task}; choose auto or one of "
+            f"{list(fitting)}"
         )
     return name
 

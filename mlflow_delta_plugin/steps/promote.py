@@ -198,7 +198,8 @@ def promote(
         previous = aliases.previous_champion
         if decision.promoted:
             lease.check()
-            previous = move_champion(client, model_name, candidate_version, champion).previous_champion
+            moved = move_champion(client, model_name, candidate_version, champion)
+            previous = moved.previous_champion
         record = PromotionRecord(
             model_name=model_name, candidate_version=candidate_version,
             decision=decision.outcome, metric=metric_name, direction=gates.direction,

@@ -375,13 +375,15 @@ def _registry_snapshot(name: str) -> dict:
 
 
 BAD_INPUT = [
-    ("unknown model", ["--model_name", "no_such_model"], "registered model 'no_such_model' does not exist"),
+    ("unknown model", ["--model_name", "no_such_model"],
+     "registered model 'no_such_model' does not exist"),
     ("missing version", ["--candidate", "99"], "has no version 99"),
     ("unknown alias", ["--candidate", "staging"], "has no alias 'staging'"),
     ("odd candidate", ["--candidate", "v2!"], "is neither a version number, an alias nor 'latest'"),
     ("already champion", ["--candidate", "champion"], "candidate version 1 of"),
     ("unknown metric", ["--metric", "bogus"], "metric 'bogus' is not available"),
-    ("metric of another task", ["--metric", "rmse"], "metric 'rmse' does not apply to classification"),
+    ("metric of another task", ["--metric", "rmse"],
+     "metric 'rmse' does not apply to classification"),
     ("threshold not a number", ["--threshold", "high"], "threshold 'high' is not a finite number"),
     ("min_improvement NaN", ["--min_improvement", "nan"], "min_improvement 'nan' is not a finite"),
     ("unknown direction", ["--direction", "up"], "direction 'up' is not one of"),
