@@ -1,0 +1,81 @@
+"""Recording trials as MLflow child runs of the tuning run.
+
+Trials may run in worker processes or Spark tasks; their results come back to the process that
+owns the parent run, which records each as a child run (tag ``mlflow.parentRunId``) with the
+trial's hyperparameters, validation metrics, dataset input, status and wall-clock span. One
+writer keeps a SQLite tracking store free of lock contention, and workers need no tracking
+credentials.
+"""
+
+import logging
+from typing import Optional
+
+from mlflow import MlflowClient
+from mlflow.entities import DatasetInput, InputTag, Metric, Param, Run, RunStatus
+from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
+
+from mlflow_delta_plugin.runs import ENTRY_POINT_TAG, ERROR_TAG
+from mlflow_delta_plugin.tuning.base import TrialResult
+
+__all__ = ["TRIAL_ENTRY_POINT", "TrialRunLogger"]
+
+TRIAL_ENTRY_POINT = "tune.trial"
+"""Value of the entry-point tag on trial runs."""
+
+_INHERITED_TAGS = ("mlflow.user", "mlflow.source.name", "mlflow.source.type",
+                   "mlflow.source.git.commit", "mlflow.project.entryPoint")
+_MAX_PARAM_CHARS = 6000
+_MAX_TAG_CHARS = 5000
+
+_log = logging.getLogger(__name__)
+
+
+class TrialRunLogger:
+    """A trial callback recording each finished trial as a child run of ``parent``.
+
+    Args:
+        parent: the tuning run.
+        dataset: the training dataset (an MLflow ``Dataset``), logged as each trial's input.
+        context: the dataset input's context tag.
+
+    Attributes:
+        run_ids: trial number -> child run id.
+    """
+
+    def __init__(self, parent: Run, dataset: Optional[object] = None,
+                 context: str = "training") -> None:
+        self._client = MlflowClient()
+        self._parent = parent
+        self._inputs = []
+        if dataset is not None:
+            entity = dataset._to_mlflow_entity()  # computed once: digest, schema, profile
+            self._inputs = [DatasetInput(entity, [InputTag(MLFLOW_DATASET_CONTEXT, context)])]
+        parent_tags = parent.data.tags
+        self._inherited = {k: parent_tags[k] for k in _INHERITED_TAGS if k in parent_tags}
+        self.run_ids: dict[int, str] = {}
+
+    def __call__(self, result: TrialResult) -> None:
+        """Create the child run of ``result``, fill it and end it FINISHED or FAILED."""
+        tags = {**self._inherited,
+                MLFLOW_PARENT_RUN_ID: self._parent.info.run_id,
+                MLFLOW_RUN_NAME: f"trial-{result.number:03d}",
+                ENTRY_POINT_TAG: TRIAL_ENTRY_POINT,
+                "trial_number": str(result.number)}
+        if not result.ok:
+            tags[ERROR_TAG] = (result.error or "the trial failed")[:_MAX_TAG_CHARS]
+        run = self._client.create_run(self._parent.info.experiment_id,
+                                      start_time=result.start_time_ms or None, tags=tags)
+        run_id = run.info.run_id
+        params = [Param(name, str(value)[:_MAX_PARAM_CHARS]) for name, value in result.params.items()]
+        stamp = result.end_time_ms or result.start_time_ms
+        metrics = [Metric(name, float(value), stamp, 0)
+                   for name, value in result.metrics.items()]
+        if result.ok:
+            metrics.append(Metric("loss", float(result.loss), stamp, 0))
+        self._client.log_batch(run_id, metrics=metrics, params=params)
+        if self._inputs:
+            self._client.log_inputs(run_id, self._inputs)
+        status = RunStatus.FINISHED if result.ok else RunStatus.FAILED
+        self._client.set_terminated(run_id, RunStatus.to_string(status),
+                                    end_time=result.end_time_ms or None)
+        self.run_ids[result.number] = run_id
