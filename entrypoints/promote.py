@@ -1,6 +1,5 @@
 """MLproject entry point ``promote``: champion/challenger promotion with registry aliases."""
 
-import os
 import sys
 
 import _bootstrap  # noqa: F401  (import path for unpacked projects)
@@ -9,9 +8,6 @@ from mlflow_delta_plugin.cli import EntryPointParser, run_entry_point
 from mlflow_delta_plugin.config import DEFAULT_TABLE
 from mlflow_delta_plugin.datasets.constructor import parse_version
 from mlflow_delta_plugin.steps.promote import promote
-
-# Keep stderr to the one error line: no artifact download progress bars.
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def parser() -> EntryPointParser:

@@ -9,6 +9,7 @@ parameter) becomes one line on stderr, the run is marked FAILED and the exit cod
 import argparse
 import json
 import logging
+import os
 import sys
 from typing import Any, Callable, Optional, Sequence
 
@@ -81,6 +82,8 @@ def run_entry_point(
     line (``error: ...``) on stderr; anything else is a bug and keeps its traceback.
     """
     _configure_logging()
+    # MLflow's artifact download progress bars would add lines to stderr, where errors go.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     try:
         with step_run(name) as run:
             work(parser.parse_args(argv))

@@ -9,17 +9,26 @@ turn any ``DeltaPluginError`` into one line on stderr and a non-zero exit.
 - :class:`TableNotFoundError`: a path or URI that should hold a Delta table does not.
 - :class:`VersionNotFoundError`: a Delta version or timestamp that the table does not have.
 - :class:`TableChangedError`: a pinned dataset points at a table that was replaced (new table id).
+- :class:`PromotionRejectedError`: the candidate failed a gate and ``fail_on_reject`` was set.
+  The decision is recorded on the model version before this is raised; no alias moved.
+- :class:`PromotionBusyError`: another promotion of the same model held the lease for longer
+  than this one was willing to wait. Nothing moved; run again.
+- :class:`ConcurrentPromotionError`: the aliases changed under a promotion in a way the lease
+  should have prevented (a writer that does not take the lease). Aliases were restored.
 """
 
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
 
 __all__ = [
+    "ConcurrentPromotionError",
     "DeltaPluginError",
     "InvalidInputError",
     "TableNotFoundError",
     "VersionNotFoundError",
     "TableChangedError",
+    "PromotionBusyError",
+    "PromotionRejectedError",
 ]
 
 
@@ -50,3 +59,15 @@ class VersionNotFoundError(DeltaPluginError):
 
 class TableChangedError(DeltaPluginError):
     """A pinned dataset's table was dropped and re-created at the same location."""
+
+
+class PromotionRejectedError(DeltaPluginError):
+    """The candidate was rejected and the caller asked for that to be an error."""
+
+
+class PromotionBusyError(DeltaPluginError):
+    """Another promotion of the same registered model is in progress."""
+
+
+class ConcurrentPromotionError(DeltaPluginError):
+    """The registry changed under a promotion despite the lease."""

@@ -7,9 +7,13 @@
 - :mod:`~mlflow_delta_plugin.promotion.lease`: one promotion per model at a time.
 - :mod:`~mlflow_delta_plugin.promotion.aliases`: moving ``champion`` / ``challenger``.
 - :mod:`~mlflow_delta_plugin.promotion.record`: the decision record on the model version.
-- :mod:`~mlflow_delta_plugin.promotion.errors`: promotion's errors.
 """
 
+from mlflow_delta_plugin.errors import (
+    ConcurrentPromotionError,
+    PromotionBusyError,
+    PromotionRejectedError,
+)
 from mlflow_delta_plugin.promotion.aliases import (
     CHALLENGER,
     CHAMPION,
@@ -19,11 +23,6 @@ from mlflow_delta_plugin.promotion.aliases import (
     read_aliases,
 )
 from mlflow_delta_plugin.promotion.decision import PROMOTED, REJECTED, Decision, Gates, decide
-from mlflow_delta_plugin.promotion.errors import (
-    ConcurrentPromotionError,
-    PromotionBusyError,
-    PromotionRejectedError,
-)
 from mlflow_delta_plugin.promotion.lease import PromotionLease
 from mlflow_delta_plugin.promotion.record import PromotionRecord, write_record
 

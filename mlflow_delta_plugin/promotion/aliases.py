@@ -12,7 +12,7 @@ from typing import Optional
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from mlflow_delta_plugin.promotion.errors import ConcurrentPromotionError
+from mlflow_delta_plugin.errors import ConcurrentPromotionError
 
 __all__ = [
     "CHALLENGER",

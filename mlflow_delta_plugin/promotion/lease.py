@@ -42,7 +42,7 @@ from typing import Optional
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from mlflow_delta_plugin.promotion.errors import ConcurrentPromotionError, PromotionBusyError
+from mlflow_delta_plugin.errors import ConcurrentPromotionError, PromotionBusyError
 
 __all__ = ["LEASE_TAG_PREFIX", "PromotionLease"]
 

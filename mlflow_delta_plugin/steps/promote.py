@@ -28,7 +28,7 @@ from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.metrics import metric_direction
 from mlflow_delta_plugin.promotion.aliases import move_champion, read_aliases
 from mlflow_delta_plugin.promotion.decision import Gates, decide, parse_flag, parse_number
-from mlflow_delta_plugin.promotion.errors import PromotionRejectedError
+from mlflow_delta_plugin.errors import PromotionRejectedError
 from mlflow_delta_plugin.promotion.lease import PromotionLease
 from mlflow_delta_plugin.promotion.model_refs import find_model_version, training_params
 from mlflow_delta_plugin.promotion.record import RECORD_ARTIFACT, PromotionRecord, write_record

@@ -7,7 +7,7 @@ import time
 import pytest
 from mlflow import MlflowClient
 
-from mlflow_delta_plugin.promotion.errors import ConcurrentPromotionError, PromotionBusyError
+from mlflow_delta_plugin.errors import ConcurrentPromotionError, PromotionBusyError
 from mlflow_delta_plugin.promotion.lease import LEASE_TAG_PREFIX, PromotionLease
 
 
