@@ -164,7 +164,8 @@ class _SparkRecorder:
         """Report every trial of ``trials`` that finished since the last call."""
         from hyperopt import JOB_STATE_DONE, JOB_STATE_ERROR
 
-        for doc in sorted(trials.trials, key=lambda d: d["tid"]):
+        # ``trials.trials`` hides errored trials; the full list is hyperopt's ``_dynamic_trials``.
+        for doc in sorted(trials._dynamic_trials, key=lambda d: d["tid"]):
             if doc["tid"] in self._seen or doc["state"] not in (JOB_STATE_DONE, JOB_STATE_ERROR):
                 continue
             self._seen.add(doc["tid"])

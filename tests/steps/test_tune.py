@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.runs import ENTRY_POINT_TAG, ERROR_TAG
 from mlflow_delta_plugin.steps.tune import tune
+from mlflow_delta_plugin.tuning.hyperopt_tuner import active_spark_session
 from tests.conftest import REPO_ROOT, load_entrypoint
 
 LINEAR_SPACE = '{"C": {"loguniform": [0.01, 10]}}'
@@ -104,7 +105,8 @@ def test_regression_tunes_rmse(prepared_table):
 def test_parallel_trials_are_children_of_the_parent(prepared_table):
     parent, result = _tune(table=prepared_table, model_type="linear", max_evals=4, parallelism=2,
                            search_space=LINEAR_SPACE)
-    assert parent.data.tags["tune.executor"] == "processes"
+    expected = "spark" if active_spark_session() is not None else "processes"
+    assert parent.data.tags["tune.executor"] == expected
     assert parent.data.params["tune.parallelism"] == "2"
     assert len(_children(parent.info.run_id)) == 4
     assert sorted(t.number for t in result.trials) == [0, 1, 2, 3]

@@ -14,7 +14,7 @@ from mlflow_delta_plugin.tuning import (
     Uniform,
     make_tuner,
 )
-from mlflow_delta_plugin.tuning.hyperopt_tuner import to_hyperopt_space
+from mlflow_delta_plugin.tuning.hyperopt_tuner import active_spark_session, to_hyperopt_space
 from tests.tuning.objectives import Quadratic
 
 SPACE = {"x": Uniform(0.0, 1.0), "lr": LogUniform(1e-3, 1.0), "n": IntUniform(5, 50, 5),
@@ -103,6 +103,8 @@ def test_unknown_tuner_name_is_rejected():
 
 
 def test_parallel_trials_run_concurrently_in_spawned_processes():
+    if active_spark_session() is not None:
+        pytest.skip("a Spark session is active: parallel trials go to SparkTrials")
     outcome = _search(objective=Quadratic(sleep_seconds=1.0), space={"x": Uniform(0.0, 1.0)},
                       max_evals=4, parallelism=2, seed=5)
     assert outcome.executor == "processes" and len(outcome.trials) == 4
