@@ -22,6 +22,7 @@ from flask import Flask
 from databricks.sdk.service import compute
 
 from .config import EmulatorConfig
+from .driver import DriverSandbox
 from .errors import ApiError, invalid_parameter, invalid_state
 from .libraries import LibraryError, install_library, library_label
 from .rest import api_paths, endpoint
@@ -178,12 +179,13 @@ class ClusterRegistry:
         """Install ``libraries`` on the cluster; returns their statuses (FAILED ones included)."""
         with self.lock:
             cluster = self.get(cluster_id)
-            site = self.sandbox_folder(cluster) / "libs" / "site"
+            sandbox = DriverSandbox(self.sandbox_folder(cluster), self.config.layout, cluster_id)
             statuses = []
             for library in libraries:
                 status: dict = {"library": library, "is_library_for_all_clusters": False}
                 try:
-                    install_library(library, self.config.layout, site)
+                    install_library(library, self.config.layout, sandbox.site_dir,
+                                    sandbox.map_paths)
                     status["status"] = "INSTALLED"
                 except LibraryError as exc:
                     status["status"] = "FAILED"

@@ -9,7 +9,8 @@ emulator). Instead:
 * ``requirements``: each line of the file (DBFS, workspace or volume path) is checked the same way.
 * ``whl``: the wheel is read from DBFS / workspace / volume, its ``Requires-Dist`` checked, and
   it is unpacked into the cluster's own library folder, which is on the ``PYTHONPATH`` of
-  everything the cluster runs (pure-Python wheels, which is what projects build).
+  everything the cluster runs (pure-Python wheels, which is what projects build). Its ``.py``
+  files get the driver path mapping of ``driver.py`` (``/dbfs/...`` literals made local).
 * ``jar``, ``maven``, ``egg``, ``cran``: FAILED, not supported by the emulator.
 """
 
@@ -20,6 +21,7 @@ import zipfile
 from email.parser import Parser
 from importlib import metadata
 from pathlib import Path
+from typing import Callable
 
 from packaging.markers import default_environment
 from packaging.requirements import InvalidRequirement, Requirement
@@ -84,7 +86,7 @@ def _check_requirement(spec: str) -> None:
                            "and the emulator installs no packages")
 
 
-def _unpack_wheel(data: bytes, uri: str, site_dir: Path) -> None:
+def _unpack_wheel(data: bytes, uri: str, site_dir: Path, map_paths: Callable[[str], str]) -> None:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
@@ -99,11 +101,16 @@ def _unpack_wheel(data: bytes, uri: str, site_dir: Path) -> None:
         _check_requirement(requirement)
     site_dir.mkdir(parents=True, exist_ok=True)
     archive.extractall(site_dir)
+    for name in archive.namelist():
+        if name.endswith(".py"):
+            source = site_dir / name
+            source.write_text(map_paths(source.read_text(encoding="utf-8")), encoding="utf-8")
 
 
-def install_library(library: dict, layout: Layout, site_dir: Path) -> None:
+def install_library(library: dict, layout: Layout, site_dir: Path,
+                    map_paths: Callable[[str], str]) -> None:
     """Install ``library`` (a ``compute.Library`` dict) for a cluster whose packages live in
-    ``site_dir``.
+    ``site_dir``; ``map_paths`` rewrites driver paths in installed Python sources.
 
     Raises:
         LibraryError: with the message the library status should carry.
@@ -117,7 +124,8 @@ def install_library(library: dict, layout: Layout, site_dir: Path) -> None:
             if line and not line.startswith("-"):
                 _check_requirement(line)
     elif "whl" in library:
-        _unpack_wheel(read_library_file(layout, library["whl"]), library["whl"], site_dir)
+        _unpack_wheel(read_library_file(layout, library["whl"]), library["whl"], site_dir,
+                      map_paths)
     else:
         raise LibraryError(f"{library_label(library)}: this library type is not supported "
                            "by the emulator")

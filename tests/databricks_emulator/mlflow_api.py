@@ -22,8 +22,11 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import re
 import secrets
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from typing import Optional
@@ -99,6 +102,21 @@ class ArtifactLocator:
         return self.config.layout.root / claims["p"]
 
 
+def _template_database() -> Path:
+    """Where a freshly migrated, empty store is cached (migrating a new one takes ~6 s)."""
+    import mlflow
+
+    return (Path(tempfile.gettempdir()) / "databricks-emulator-cache"
+            / f"mlflow-{mlflow.__version__}-{ARTIFACT_ROOT.replace(':', '').replace('/', '_')}.db")
+
+
+def _save_template(db_file: Path, template: Path) -> None:
+    template.parent.mkdir(parents=True, exist_ok=True)
+    partial = template.with_suffix(f".{os.getpid()}.part")
+    shutil.copy(db_file, partial)
+    os.replace(partial, template)
+
+
 def _list_files(base: Path, relative: str) -> list[dict]:
     folder = base / relative.strip("/") if relative.strip("/") else base
     if folder.is_file():
@@ -125,8 +143,15 @@ def register(app: Flask, config: EmulatorConfig) -> ArtifactLocator:
     # Databricks keeps logged models under <experiment>/logged_models/<id>; MLflow's OSS store
     # names that folder "models". This process serves only the emulator, so set the layout.
     SqlAlchemyStore.MODELS_FOLDER_NAME = "logged_models"
-    database = f"sqlite:///{config.layout.mlflow_root / 'mlflow.db'}"
+    db_file = config.layout.mlflow_root / "mlflow.db"
+    fresh = not db_file.exists()
+    template = _template_database()
+    if fresh and template.exists():
+        shutil.copy(template, db_file)
+    database = f"sqlite:///{db_file}"
     handlers.initialize_backend_stores(database, database, ARTIFACT_ROOT)
+    if fresh and not template.exists():
+        _save_template(db_file, template)
     store = handlers._get_tracking_store()
     locator = ArtifactLocator(config)
 
