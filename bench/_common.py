@@ -36,7 +36,8 @@ def remove_dir(path: Path) -> None:
 
 
 def use_sqlite_tracking(folder: Path) -> str:
-    """Point MLflow (this process and its children) at a fresh SQLite store in ``folder``."""
+    """Point MLflow (this process and its children) at a SQLite store and artifact folder in
+    ``folder``; nothing is written to the current directory."""
     import mlflow
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -44,8 +45,13 @@ def use_sqlite_tracking(folder: Path) -> str:
     os.environ["MLFLOW_TRACKING_URI"] = uri
     os.environ.pop("MLFLOW_RUN_ID", None)
     mlflow.set_tracking_uri(uri)
-    experiment = mlflow.set_experiment("bench")
-    os.environ["MLFLOW_EXPERIMENT_ID"] = experiment.experiment_id
+    # An explicit artifact location: the default is ./mlruns in the current directory, which
+    # would write into the checkout (and a ./mlruns there switches MLflow to the file store).
+    experiment = mlflow.get_experiment_by_name("bench")
+    experiment_id = experiment.experiment_id if experiment else mlflow.create_experiment(
+        "bench", artifact_location=(folder / "artifacts").as_uri())
+    mlflow.set_experiment(experiment_id=experiment_id)
+    os.environ["MLFLOW_EXPERIMENT_ID"] = experiment_id
     return uri
 
 
