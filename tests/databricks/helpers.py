@@ -7,8 +7,12 @@ import re
 import secrets
 import subprocess
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
+
+import mlflow
 
 from tests.databricks_emulator import WorkspaceEmulator
 
@@ -69,3 +73,24 @@ def experiment_id(ws: WorkspaceEmulator) -> str:
     """The id of the remote-run experiment in ``ws``."""
     return ws.call("GET", "/api/2.0/mlflow/experiments/get-by-name",
                    params={"experiment_name": EXPERIMENT})["experiment"]["experiment_id"]
+
+
+@contextmanager
+def databricks_tracking(ws: WorkspaceEmulator, tmp: Path, monkeypatch,
+                        **extra: str) -> Iterator[mlflow.MlflowClient]:
+    """This process's MLflow client on ``ws`` (tracking URI ``databricks``) for a test; the
+    environment (through ``monkeypatch``) and the previous tracking URI are restored after."""
+    previous = mlflow.get_tracking_uri()
+    for name in list(os.environ):
+        if name.startswith(("MLFLOW_", "_MLFLOW", "DATABRICKS_")):
+            monkeypatch.delenv(name)
+    for name, value in clean_env(ws, tmp, **extra).items():
+        if name.startswith(("MLFLOW_", "DATABRICKS_")):
+            monkeypatch.setenv(name, value)
+    mlflow.set_tracking_uri("databricks")
+    try:
+        yield mlflow.MlflowClient("databricks")
+    finally:
+        while mlflow.active_run():
+            mlflow.end_run()
+        mlflow.set_tracking_uri(previous)

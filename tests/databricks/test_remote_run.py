@@ -16,24 +16,17 @@ import pytest
 from mlflow.entities import RunStatus
 from mlflow.version import VERSION
 
-from tests.databricks.helpers import EXPERIMENT, clean_env, experiment_id, mlflow_run_cli
+from tests.databricks.helpers import EXPERIMENT, experiment_id, mlflow_run_cli
+from tests.databricks.helpers import databricks_tracking as databricks_tracking_on
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def databricks_tracking(remote_ws, monkeypatch, tmp_path):
-    """This process's MLflow client pointed at the emulator; the previous URI restored after."""
-    previous = mlflow.get_tracking_uri()
-    for name, value in clean_env(remote_ws, tmp_path).items():
-        if name.startswith(("MLFLOW_", "DATABRICKS_")):
-            monkeypatch.setenv(name, value)
-    for name in ("MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", "MLFLOW_RUN_ID",
-                 "MLFLOW_REGISTRY_URI"):
-        monkeypatch.delenv(name, raising=False)
-    mlflow.set_tracking_uri("databricks")
-    yield mlflow.MlflowClient("databricks")
-    mlflow.set_tracking_uri(previous)
+    """This process's MLflow client pointed at the remote-run workspace."""
+    with databricks_tracking_on(remote_ws, tmp_path, monkeypatch) as client:
+        yield client
 
 
 def test_cli_train_submits_runs_and_finishes(trained_remote_run, remote_ws):

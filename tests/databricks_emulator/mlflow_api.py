@@ -14,6 +14,9 @@ Databricks-only artifact endpoints, so ``MLFLOW_TRACKING_URI=databricks`` works 
   point back at this server (``/__signed/...``) and reach the same files.
 * ``artifacts/list`` and logged-model ``artifacts/directories`` list those files (MLflow's own
   handlers would try to reach DBFS from the server).
+* The workspace model registry's artifact endpoints (``model-versions/list-artifacts``,
+  ``model-versions/get-signed-download-uri``) serve ``models:/<name>/<version>`` downloads
+  with ``MLFLOW_REGISTRY_URI=databricks``. Unity Catalog (``databricks-uc``) is not emulated.
 """
 
 from __future__ import annotations
@@ -223,6 +226,29 @@ def register(app: Flask, config: EmulatorConfig) -> ArtifactLocator:
         uri = model_artifact_uri(model_id)
         path = request.args.get("artifact_directory_path") or ""
         return jsonify({"root_uri": uri, "files": _list_files(locator.local(uri), path)})
+
+    def model_version_artifact_uri(fields: dict) -> str:
+        registry = handlers._get_model_registry_store()
+        try:
+            source = registry.get_model_version(fields.get("name"), fields.get("version")).source
+        except Exception:
+            raise not_found(f"Model version {fields.get('name')} {fields.get('version')} "
+                            "not found.") from None
+        if source.startswith("models:/m-"):
+            return model_artifact_uri(source[len("models:/"):])
+        return source
+
+    @app.get("/api/2.0/mlflow/model-versions/list-artifacts")
+    def list_model_version_artifacts():
+        fields = {**request.args.to_dict(), **(json_body() or {})}
+        uri = model_version_artifact_uri(fields)
+        return jsonify({"files": _list_files(locator.local(uri), fields.get("path") or "")})
+
+    @app.get("/api/2.0/mlflow/model-versions/get-signed-download-uri")
+    def model_version_download_uri():
+        fields = {**request.args.to_dict(), **(json_body() or {})}
+        local = locator.local(model_version_artifact_uri(fields), fields.get("path") or "")
+        return jsonify({"signed_uri": locator.sign(local, "GET"), "headers": []})
 
     def signed(token: str) -> Response:
         local = locator.verify(token, request.method)
