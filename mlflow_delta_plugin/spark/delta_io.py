@@ -18,8 +18,8 @@ from mlflow_delta_plugin.delta.table import normalize_table_uri, open_table
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.spark import native
 from mlflow_delta_plugin.spark.commit import WRITE_MODES, check_write
-from mlflow_delta_plugin.spark.filters import filters_to_json, parse_filters
-from mlflow_delta_plugin.spark.schema import delta_to_spark, project
+from mlflow_delta_plugin.spark.filters import filters_to_json, parse_filters, to_arrow_expression
+from mlflow_delta_plugin.spark.schema import delta_to_spark, project, spark_arrow_schema
 from mlflow_delta_plugin.spark.session import (
     read_sizing_options,
     register_data_source,
@@ -77,6 +77,7 @@ def read_delta(
     try:
         project(schema, columns)
         parsed = parse_filters(filters, schema.fieldNames())
+        to_arrow_expression(parsed, spark_arrow_schema(schema))  # values must fit their columns
     except ValueError as exc:
         raise InvalidInputError(f"Delta table '{location}': {exc}") from None
     options = {"versionAsOf": str(table.version()), "filters": filters_to_json(parsed),
