@@ -212,6 +212,20 @@ def test_job_crud_and_run_now_on_an_existing_cluster(emulator, sdk):
     assert missing.json()["message"] == f"Job {job_id} does not exist."
 
 
+def test_queued_job_runs_wait_for_a_slot(emulator, sdk):
+    put_file(sdk, "/scripts/brief.py", "import time\ntime.sleep(1)\n")
+    task = jobs.Task(task_key="t", new_cluster=compute.ClusterSpec.from_dict(CLUSTER),
+                     spark_python_task=jobs.SparkPythonTask("dbfs:/scripts/brief.py"))
+    job_id = sdk.jobs.create(name="queued", tasks=[task], max_concurrent_runs=1,
+                             queue=jobs.QueueSettings(enabled=True)).job_id
+    first, second, third = (sdk.jobs.run_now(job_id) for _ in range(3))
+    assert sdk.jobs.get_run(third.run_id).state.life_cycle_state == jobs.RunLifeCycleState.QUEUED
+    runs = [w.result() for w in (first, second, third)]
+    assert [r.state.result_state for r in runs] == [jobs.RunResultState.SUCCESS] * 3
+    for earlier, later in zip(runs, runs[1:]):  # one at a time: each starts after the last ended
+        assert later.start_time + later.setup_duration >= earlier.end_time
+
+
 def test_clusters_start_and_libraries(emulator, sdk):
     cluster_id = emulator.create_cluster("adhoc", state="TERMINATED")
     sdk.clusters.start(cluster_id)

@@ -86,7 +86,7 @@ class ClusterRegistry:
                     cluster.state, cluster.terminated_time = "TERMINATED", _now_ms()
                     cluster.state_message = "Terminated when the emulator stopped"
                 self.clusters[cluster.cluster_id] = cluster
-        self.ids = itertools.count(1)
+        self.ids = itertools.count(len(self.clusters) + 1)
 
     def _save(self) -> None:
         write_json(self.file, [asdict(c) for c in self.clusters.values()])

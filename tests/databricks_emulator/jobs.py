@@ -239,7 +239,8 @@ def register(app: Flask, config: EmulatorConfig, clusters: ClusterRegistry,
                          run_type="JOB_RUN", trigger="ONE_TIME", tasks=tasks,
                          job_clusters=settings.get("job_clusters") or [],
                          timeout_seconds=settings.get("timeout_seconds") or 0,
-                         overrides=overrides, number_in_job=number, skip_reason=skip)
+                         overrides=overrides, number_in_job=number, skip_reason=skip,
+                         queue_limit=limit if queued else 0)
         return {"run_id": run.run_id, "number_in_job": run.number_in_job}
 
     @endpoint(app, ["POST"], api_paths("jobs/runs/submit", _VERSIONS), request_shape=None,

@@ -83,6 +83,7 @@ class JobRun:
     execution_start: int = 0
     end_time: int = 0
     cancel_requested: bool = False
+    queue_limit: int = 0  # > 0: wait QUEUED while the job has this many other active runs
 
 
 class RunRegistry:
@@ -114,14 +115,16 @@ class RunRegistry:
 
     def start(self, *, job_id: int, run_name: str, run_type: str, trigger: str, tasks: list[dict],
               job_clusters: list[dict], timeout_seconds: int, overrides: dict,
-              number_in_job: int = 1, skip_reason: Optional[str] = None) -> JobRun:
-        """Create a run of ``tasks`` and start executing it (or record it SKIPPED)."""
+              number_in_job: int = 1, skip_reason: Optional[str] = None,
+              queue_limit: int = 0) -> JobRun:
+        """Create a run of ``tasks`` and start executing it (or record it SKIPPED); with
+        ``queue_limit`` it first waits QUEUED until fewer runs of its job are active."""
         with self.lock:
             run = JobRun(run_id=self.new_id(), job_id=job_id, run_name=run_name, run_type=run_type,
                          trigger=trigger, number_in_job=number_in_job,
                          tasks=[TaskRun(t["task_key"], t, self.new_id()) for t in tasks],
                          job_clusters=job_clusters, timeout_seconds=timeout_seconds or 0,
-                         overrides=overrides)
+                         overrides=overrides, queue_limit=queue_limit)
             self.runs[run.run_id] = run
             for task in run.tasks:
                 self.tasks[task.run_id] = (run, task)
@@ -233,9 +236,27 @@ class RunRegistry:
             return "UPSTREAM_CANCELED"
         return "UPSTREAM_FAILED" if rule in ("ALL_SUCCESS", "NONE_FAILED") else "EXCLUDED"
 
+    def _ahead_in_queue(self, run: JobRun) -> int:
+        """Runs of the same job that go before ``run``: active ones, and queued older ones."""
+        with self.lock:
+            return sum(1 for r in self.runs.values()
+                       if r.job_id == run.job_id and r.run_id != run.run_id and r.life in _ACTIVE
+                       and (r.life != "QUEUED" or r.run_id < run.run_id))
+
+    def _wait_in_queue(self, run: JobRun) -> None:
+        while (run.queue_limit and not run.cancel_requested
+               and self._ahead_in_queue(run) >= run.queue_limit):
+            if run.life != "QUEUED":
+                self._set(run, life="QUEUED", message="Queued: the job's maximum number of "
+                                                      "concurrent runs is reached")
+            time.sleep(0.1)
+        if run.life == "QUEUED":
+            self._set(run, life="PENDING", message="Waiting for cluster")
+
     def _execute(self, run: JobRun) -> None:
         job_clusters: dict[str, str] = {}
         try:
+            self._wait_in_queue(run)
             self._execute_tasks(run, job_clusters)
         except Exception as exc:  # an emulator bug: end the run visibly rather than hang it
             self._set(run, life="INTERNAL_ERROR", result="FAILED", code="INTERNAL_ERROR",
