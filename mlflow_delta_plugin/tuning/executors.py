@@ -1,14 +1,18 @@
-"""Where trials run: inline in this process, or concurrently in a pool of worker processes.
+"""Where trials run: inline in this process, or ``parallelism`` at a time concurrently.
 
-Workers start with the ``spawn`` method: deltalake panics in a forked child of a process that
-used it. Each worker receives the objective once (with its data) when it starts, and caps its
-native thread pools (OpenMP, BLAS) at its share of the CPUs so concurrent trials do not
-oversubscribe the machine.
+Concurrent trials run in ``parallelism - 1`` worker processes plus one thread of this process.
+Workers start with the ``spawn`` method (deltalake panics in a forked child of a process that
+used it), which costs each a fresh interpreter and the imports of scikit-learn, MLflow and this
+package (seconds); the slot in this process runs trials from the first moment, so the search
+never waits idle for start-up, and one fewer interpreter competes for the CPUs. Each worker
+receives the objective once (with its data) when it starts. Native thread pools (OpenMP, BLAS)
+are capped at each slot's share of the CPUs so concurrent trials do not oversubscribe them.
 """
 
 import multiprocessing
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Iterator, Optional, Protocol
 
@@ -57,27 +61,56 @@ def _start_worker(objective: Objective, threads: int) -> None:
     threadpool_limits(limits=threads)
 
 
+def _start_trial_thread(threads: int) -> None:
+    # OpenMP's thread count is per calling thread: this caps the trial thread only.
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=threads, user_api="openmp")
+
+
 def _run_in_worker(number: int, params: dict) -> TrialResult:
     assert _worker_objective is not None, "worker started without an objective"
     return _worker_objective(number, params)
 
 
-class _ProcessExecutor:
-    """Runs trials in ``workers`` spawned processes."""
+class _ConcurrentExecutor:
+    """Runs trials in one thread of this process and ``workers - 1`` spawned processes.
+
+    The caller keeps at most ``workers`` trials in flight; a trial goes to the thread when it is
+    free, otherwise to the process pool (which then has a free worker). A pool broken by a
+    worker that died (its trials fail) is replaced by a new one for the next trials.
+    """
 
     kind = PROCESSES
 
-    def __init__(self, objective: Objective, workers: int) -> None:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        self._pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker, initargs=(objective, threads))
+    def __init__(self, objective: Objective, workers: int, threads: int) -> None:
+        self._objective = objective
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trial",
+                                          initializer=_start_trial_thread, initargs=(threads,))
+        self._thread_trial: Optional[Future] = None
+        self._workers = workers - 1
+        self._threads = threads
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=_start_worker, initargs=(self._objective, self._threads))
 
     def submit(self, number: int, params: dict) -> "Future[TrialResult]":
-        return self._pool.submit(_run_in_worker, number, params)
+        if self._thread_trial is None or self._thread_trial.done():
+            self._thread_trial = self._thread.submit(self._objective, number, params)
+            return self._thread_trial
+        try:
+            return self._pool.submit(_run_in_worker, number, params)
+        except BrokenProcessPool:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            return self._pool.submit(_run_in_worker, number, params)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self._thread.shutdown(wait=True, cancel_futures=True)
 
 
 @contextmanager
@@ -86,7 +119,8 @@ def open_executor(objective: Objective, parallelism: int) -> Iterator[TrialExecu
     if parallelism <= 1:
         yield _InlineExecutor(objective)
         return
-    executor = _ProcessExecutor(objective, parallelism)
+    threads = max(1, (os.cpu_count() or 1) // parallelism)
+    executor = _ConcurrentExecutor(objective, parallelism, threads)
     try:
         yield executor
     finally:

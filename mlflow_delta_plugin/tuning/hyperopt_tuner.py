@@ -135,6 +135,15 @@ class _LocalSearch:
         self.trials.refresh()
 
 
+def _result_of(future: Future, number: int, params: dict) -> TrialResult:
+    """The trial's result; a failed trial when its worker died or the objective raised."""
+    try:
+        return future.result()
+    except Exception as exc:  # noqa: BLE001  e.g. BrokenProcessPool: one trial lost, not the search
+        text = " ".join(str(exc).split()) or "no message"
+        return TrialResult(number, params, TRIAL_FAILED, error=f"{type(exc).__name__}: {text}"[:1000])
+
+
 def _never_called(params: dict) -> None:  # the Domain's function; trials run elsewhere
     raise AssertionError("trials are evaluated by the tuner's executor")
 
@@ -218,7 +227,7 @@ class HyperoptTuner(Tuner):
         search = _LocalSearch(space, settings.seed)
         stopper = EarlyStopper(settings.early_stop)
         results: list = []
-        running: dict[Future, int] = {}
+        running: dict[Future, tuple] = {}
         proposed = 0
         stopped = False
         with open_executor(objective, settings.parallelism) as executor:
@@ -226,12 +235,11 @@ class HyperoptTuner(Tuner):
                 while (len(running) < settings.parallelism and proposed < settings.max_evals
                        and not stopped):
                     number, params = search.suggest()
-                    running[executor.submit(number, params)] = number
+                    running[executor.submit(number, params)] = (number, params)
                     proposed += 1
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in sorted(finished, key=running.__getitem__):
-                    del running[future]
-                    result = future.result()
+                for future in sorted(finished, key=lambda f: running[f][0]):
+                    result = _result_of(future, *running.pop(future))
                     search.complete(result)
                     results.append(result)
                     if on_trial:

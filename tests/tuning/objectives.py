@@ -30,3 +30,40 @@ class Quadratic:
                                metrics=span)
         loss = self.constant if self.constant is not None else (x - 0.3) ** 2
         return TrialResult(number, params, TRIAL_OK, loss=loss, metrics=span)
+
+
+@dataclass(frozen=True)
+class DiesInWorkers:
+    """Kills its worker process (as a native crash or the OOM killer would) for x > ``above``;
+    in the calling process it behaves like :class:`Quadratic`."""
+
+    above: float = 0.5
+
+    def __call__(self, number: int, params: dict) -> TrialResult:
+        import multiprocessing
+
+        if params["x"] > self.above and multiprocessing.parent_process() is not None:
+            os._exit(3)
+        return Quadratic(sleep_seconds=0.05)(number, params)
+
+
+@dataclass(frozen=True)
+class Rendezvous:
+    """Each trial leaves a marker in ``folder`` and waits (up to ``timeout``) until a trial of
+    another process has left one: only trials that really run at the same time both succeed."""
+
+    folder: str
+    timeout: float = 120.0
+
+    def __call__(self, number: int, params: dict) -> TrialResult:
+        started = time.time()
+        mine = os.path.join(self.folder, f"{os.getpid()}-{number}")
+        open(mine, "w").close()
+        while time.time() - started < self.timeout:
+            others = [n for n in os.listdir(self.folder) if not n.startswith(f"{os.getpid()}-")]
+            if others:
+                time.sleep(0.1)  # the other trial is running too
+                span = {"pid": float(os.getpid()), "started": started, "ended": time.time()}
+                return TrialResult(number, params, TRIAL_OK, loss=params["x"], metrics=span)
+            time.sleep(0.02)
+        return TrialResult(number, params, TRIAL_FAILED, error="no concurrent trial seen")

@@ -15,7 +15,7 @@ from mlflow_delta_plugin.tuning import (
     make_tuner,
 )
 from mlflow_delta_plugin.tuning.hyperopt_tuner import active_spark_session, to_hyperopt_space
-from tests.tuning.objectives import Quadratic
+from tests.tuning.objectives import DiesInWorkers, Quadratic, Rendezvous
 
 SPACE = {"x": Uniform(0.0, 1.0), "lr": LogUniform(1e-3, 1.0), "n": IntUniform(5, 50, 5),
          "depth": Choice((None, 4, 8))}
@@ -102,15 +102,21 @@ def test_unknown_tuner_name_is_rejected():
         make_tuner("optuna")
 
 
-def test_parallel_trials_run_concurrently_in_spawned_processes():
+def test_parallel_trials_run_at_the_same_time_in_two_processes(tmp_path):
     if active_spark_session() is not None:
         pytest.skip("a Spark session is active: parallel trials go to SparkTrials")
-    outcome = _search(objective=Quadratic(sleep_seconds=1.0), space={"x": Uniform(0.0, 1.0)},
-                      max_evals=4, parallelism=2, seed=5)
-    assert outcome.executor == "processes" and len(outcome.trials) == 4
-    assert sorted(t.number for t in outcome.trials) == [0, 1, 2, 3]
-    pids = {t.metrics["pid"] for t in outcome.trials}
-    assert len(pids) == 2
-    spans = sorted((t.metrics["started"], t.metrics["ended"]) for t in outcome.trials)
-    overlapping = sum(1 for a, b in zip(spans, spans[1:]) if b[0] < a[1])
-    assert overlapping >= 2
+    outcome = _search(objective=Rendezvous(str(tmp_path)), space={"x": Uniform(0.0, 1.0)},
+                      max_evals=2, parallelism=2, seed=5)
+    assert outcome.executor == "processes" and not outcome.failed
+    first, second = sorted(outcome.trials, key=lambda t: t.metrics["started"])
+    assert first.metrics["pid"] != second.metrics["pid"]
+    assert second.metrics["started"] < first.metrics["ended"]
+
+
+def test_a_worker_that_dies_fails_its_trial_and_the_search_goes_on():
+    if active_spark_session() is not None:
+        pytest.skip("a Spark session is active: parallel trials go to SparkTrials")
+    outcome = _search(objective=DiesInWorkers(above=0.3), space={"x": Uniform(0.0, 1.0)},
+                      max_evals=8, parallelism=2, seed=0)
+    assert len(outcome.trials) == 8 and outcome.best is not None
+    assert any("BrokenProcessPool" in (t.error or "") for t in outcome.failed)
