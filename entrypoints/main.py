@@ -26,6 +26,12 @@ def parser() -> EntryPointParser:
     args.add_argument("--registered_model", type=optional_text, default=DEFAULT_MODEL_NAME)
     args.add_argument("--seed", type=int, default=42)
     args.add_argument("--test_fraction", type=float, default=0.2)
+    args.add_argument("--max_evals", type=int, default=0,
+                      help="tune with this many trials instead of training once (0: train)")
+    args.add_argument("--parallelism", type=int, default=1)
+    args.add_argument("--metric", default="auto")
+    args.add_argument("--threshold", type=optional_text, default=None)
+    args.add_argument("--min_improvement", default="0")
     return args
 
 
@@ -34,7 +40,8 @@ def main(argv=None) -> int:
     return run_entry_point("main", parser(), lambda a: run_lifecycle(
         input=a.input or DEFAULT_INPUT, table=a.table, label=a.label, model_type=a.model_type,
         hyperparams=a.hyperparams, registered_model=a.registered_model, seed=a.seed,
-        test_fraction=a.test_fraction), argv)
+        test_fraction=a.test_fraction, max_evals=a.max_evals, parallelism=a.parallelism,
+        metric=a.metric, threshold=a.threshold, min_improvement=a.min_improvement), argv)
 
 
 if __name__ == "__main__":

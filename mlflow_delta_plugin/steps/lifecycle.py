@@ -1,19 +1,23 @@
 """``main``: the whole lifecycle as child runs of one parent run.
 
-Each step gets the previous step's outputs explicitly (the Delta version prepare wrote, the
-model URI train logged), never "whatever is latest now", so a concurrent writer cannot slip a
-different table version between the steps.
+prepare -> train (or tune when ``max_evals`` > 0) -> evaluate -> promote. Each step gets the
+previous step's outputs explicitly (the Delta version prepare wrote, the model version train
+registered), never "whatever is latest now", so a concurrent writer cannot slip a different
+table version or model between the steps.
 """
 
 import logging
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 import mlflow
 
-from mlflow_delta_plugin.runs import step_run
+from mlflow_delta_plugin.runs import log_step_params, step_run
+from mlflow_delta_plugin.steps.evaluate import EvaluateResult, evaluate
 from mlflow_delta_plugin.steps.prepare import PrepareResult, prepare
+from mlflow_delta_plugin.steps.promote import PromoteResult, promote
 from mlflow_delta_plugin.steps.train import TrainResult, train
+from mlflow_delta_plugin.steps.tune import TuneResult, tune
 
 __all__ = ["LifecycleResult", "run_lifecycle"]
 
@@ -22,10 +26,12 @@ _log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class LifecycleResult:
-    """Outputs of each step of one lifecycle run."""
+    """Outputs of each step of one lifecycle run (``promoted`` is None without a registry name)."""
 
     prepared: PrepareResult
-    trained: TrainResult
+    trained: Union[TrainResult, TuneResult]
+    evaluated: EvaluateResult
+    promoted: Optional[PromoteResult]
 
 
 def run_lifecycle(
@@ -37,15 +43,49 @@ def run_lifecycle(
     registered_model: Optional[str] = None,
     seed: int = 42,
     test_fraction: float = 0.2,
+    max_evals: int = 0,
+    parallelism: int = 1,
+    metric: str = "auto",
+    threshold: Union[float, str, None] = None,
+    min_improvement: Union[float, str] = 0.0,
 ) -> LifecycleResult:
-    """prepare -> train, each in a child run of the active run."""
-    mlflow.log_params({"registered_model": registered_model or "", "model_type": model_type})
+    """Run every step in a child run of the active run and return what each produced.
+
+    Without ``registered_model`` nothing is registered and promotion is skipped.
+    """
+    log_step_params({"registered_model": registered_model or "", "model_type": model_type,
+                     "max_evals": max_evals})
     with step_run("prepare", nested=True):
         prepared = prepare(input=input, table=table, label=label, mode="overwrite",
                            test_fraction=test_fraction, seed=seed)
-    with step_run("train", nested=True):
-        trained = train(table=prepared.table, version=prepared.version, model_type=model_type,
-                        hyperparams=hyperparams, registered_model=registered_model, seed=seed)
-    mlflow.set_tags({"delta.table": prepared.table, "delta.version": str(prepared.version),
-                     "model_uri": trained.model_uri})
-    return LifecycleResult(prepared=prepared, trained=trained)
+    if max_evals > 0:
+        with step_run("tune", nested=True):
+            trained = tune(table=prepared.table, version=prepared.version, model_type=model_type,
+                           max_evals=max_evals, parallelism=parallelism, metric=metric,
+                           registered_model=registered_model, seed=seed)
+    else:
+        with step_run("train", nested=True):
+            trained = train(table=prepared.table, version=prepared.version,
+                            model_type=model_type, hyperparams=hyperparams,
+                            registered_model=registered_model, seed=seed)
+    model_uri = (f"models:/{registered_model}/{trained.registered_version}" if registered_model
+                 else trained.model_uri)
+    with step_run("evaluate", nested=True):
+        evaluated = evaluate(model_uri=model_uri, table=prepared.table, version=prepared.version,
+                             model_name=registered_model)
+    decision = None
+    if registered_model:
+        with step_run("promote", nested=True):
+            decision = promote(model_name=registered_model,
+                               candidate=trained.registered_version, metric=metric,
+                               threshold=threshold, min_improvement=min_improvement,
+                               table=prepared.table, version=prepared.version)
+        _log.info("main: candidate version %s of '%s' %s", decision.candidate_version,
+                  registered_model, decision.decision)
+    tags = {"delta.table": prepared.table, "delta.version": str(prepared.version),
+            "model_uri": model_uri}
+    if decision is not None:
+        tags["promotion.decision"] = decision.decision
+    mlflow.set_tags(tags)
+    return LifecycleResult(prepared=prepared, trained=trained, evaluated=evaluated,
+                           promoted=decision)

@@ -72,3 +72,13 @@ def test_entry_points_work_from_an_unpacked_copy_without_install(mlflow_env, tmp
         cwd=tmp_path, env={**os.environ, **mlflow_env}, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     assert DeltaTable(str(tmp_path / "t")).version() == 0
+
+
+def test_mlflow_run_main_ends_with_a_loadable_champion(mlflow_env, tmp_path, model_name):
+    result = _mlflow_run("main", {"table": tmp_path / "features", "registered_model": model_name,
+                                  "model_type": "linear"}, mlflow_env, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    model = mlflow.pyfunc.load_model(f"models:/{model_name}@champion")
+    sample = DeltaTable(str(tmp_path / "features")).to_pandas().drop(columns=["malignant", "split"])
+    predictions = model.predict(sample.head(5))
+    assert set(predictions) <= {0, 1}
