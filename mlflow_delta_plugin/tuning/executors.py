@@ -1,12 +1,13 @@
 """Where trials run: inline in this process, or ``parallelism`` at a time concurrently.
 
-Concurrent trials run in ``parallelism - 1`` worker processes plus one thread of this process.
+Concurrent trials run in one thread of this process plus ``parallelism - 1`` worker processes.
 Workers start with the ``spawn`` method (deltalake panics in a forked child of a process that
 used it), which costs each a fresh interpreter and the imports of scikit-learn, MLflow and this
-package (seconds); the slot in this process runs trials from the first moment, so the search
-never waits idle for start-up, and one fewer interpreter competes for the CPUs. Each worker
-receives the objective once (with its data) when it starts. Native thread pools (OpenMP, BLAS)
-are capped at each slot's share of the CPUs so concurrent trials do not oversubscribe them.
+package: seconds. The executor counts a worker as a slot only once it is up, so the search runs
+trials in this process meanwhile and never waits on start-up; a short search may finish before
+any worker is ready. Each worker receives the objective (with its data) once, when it starts.
+Native thread pools (OpenMP, BLAS) are capped at each slot's share of the CPUs so concurrent
+trials do not oversubscribe them.
 """
 
 import multiprocessing
@@ -27,9 +28,19 @@ _worker_objective: Optional[Objective] = None
 
 
 class TrialExecutor(Protocol):
-    """Runs trials of one objective; ``submit`` returns a future of the :class:`TrialResult`."""
+    """Runs trials of one objective; ``submit`` returns a future of the :class:`TrialResult`.
+
+    The caller keeps at most ``capacity()`` trials in flight and, while waiting for trials,
+    also wakes up on ``wakeups()`` (capacity may grow when one of them completes).
+    """
 
     kind: str
+
+    def capacity(self) -> int:
+        """How many trials may be in flight now."""
+
+    def wakeups(self) -> list:
+        """Futures whose completion raises ``capacity``."""
 
     def submit(self, number: int, params: dict) -> "Future[TrialResult]":
         """Start trial ``number`` with ``params``."""
@@ -42,6 +53,12 @@ class _InlineExecutor:
 
     def __init__(self, objective: Objective) -> None:
         self._objective = objective
+
+    def capacity(self) -> int:
+        return 1
+
+    def wakeups(self) -> list:
+        return []
 
     def submit(self, number: int, params: dict) -> "Future[TrialResult]":
         future: Future = Future()
@@ -76,9 +93,9 @@ def _run_in_worker(number: int, params: dict) -> TrialResult:
 class _ConcurrentExecutor:
     """Runs trials in one thread of this process and ``workers - 1`` spawned processes.
 
-    The caller keeps at most ``workers`` trials in flight; a trial goes to the thread when it is
-    free, otherwise to the process pool (which then has a free worker). A pool broken by a
-    worker that died (its trials fail) is replaced by a new one for the next trials.
+    A trial goes to the thread when it is free, otherwise to the process pool, which then has a
+    started, idle worker (capacity counts workers only once their start-up task came back). A
+    pool broken by a worker that died (its trials fail) is replaced for the next trials.
     """
 
     kind = PROCESSES
@@ -90,12 +107,20 @@ class _ConcurrentExecutor:
         self._thread_trial: Optional[Future] = None
         self._workers = workers - 1
         self._threads = threads
-        self._pool = self._new_pool()
+        self._pool, self._started = self._new_pool()
 
-    def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(
+    def _new_pool(self) -> tuple:
+        pool = ProcessPoolExecutor(
             max_workers=self._workers, mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker, initargs=(self._objective, self._threads))
+        # One no-op task per worker: each submit spawns a worker, its return says one is up.
+        return pool, [pool.submit(os.getpid) for _ in range(self._workers)]
+
+    def capacity(self) -> int:
+        return 1 + sum(1 for f in self._started if f.done() and f.exception() is None)
+
+    def wakeups(self) -> list:
+        return [f for f in self._started if not f.done()]
 
     def submit(self, number: int, params: dict) -> "Future[TrialResult]":
         if self._thread_trial is None or self._thread_trial.done():
@@ -105,11 +130,12 @@ class _ConcurrentExecutor:
             return self._pool.submit(_run_in_worker, number, params)
         except BrokenProcessPool:
             self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = self._new_pool()
+            self._pool, self._started = self._new_pool()
             return self._pool.submit(_run_in_worker, number, params)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        # No trial is in flight now; workers still starting exit on their own once up.
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self._thread.shutdown(wait=True, cancel_futures=True)
 
 

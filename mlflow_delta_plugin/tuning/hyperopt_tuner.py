@@ -5,7 +5,8 @@ Locally the tuner drives hyperopt's ``tpe.suggest`` itself, exactly as ``hyperop
 same configurations as ``fmin(..., rstate=np.random.default_rng(seed))``. With ``parallelism``
 > 1 it keeps that many trials in flight in spawned worker processes and asks TPE for a new
 configuration whenever one finishes (trials still running count as unpromising, as in
-hyperopt's own asynchronous trials). When a Spark session is active, ``hyperopt.SparkTrials``
+hyperopt's own asynchronous trials); see :mod:`~mlflow_delta_plugin.tuning.executors` for
+where they run. When a Spark session is active, ``hyperopt.SparkTrials``
 runs the trials as Spark tasks instead.
 """
 
@@ -232,13 +233,13 @@ class HyperoptTuner(Tuner):
         stopped = False
         with open_executor(objective, settings.parallelism) as executor:
             while running or (proposed < settings.max_evals and not stopped):
-                while (len(running) < settings.parallelism and proposed < settings.max_evals
+                while (len(running) < executor.capacity() and proposed < settings.max_evals
                        and not stopped):
                     number, params = search.suggest()
                     running[executor.submit(number, params)] = (number, params)
                     proposed += 1
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in sorted(finished, key=lambda f: running[f][0]):
+                finished, _ = wait([*running, *executor.wakeups()], return_when=FIRST_COMPLETED)
+                for future in sorted(finished & running.keys(), key=lambda f: running[f][0]):
                     result = _result_of(future, *running.pop(future))
                     search.complete(result)
                     results.append(result)

@@ -34,17 +34,25 @@ class Quadratic:
 
 @dataclass(frozen=True)
 class DiesInWorkers:
-    """Kills its worker process (as a native crash or the OOM killer would) for x > ``above``;
-    in the calling process it behaves like :class:`Quadratic`."""
+    """The first trial that runs in a worker process kills that process (as a native crash or
+    the OOM killer would); trials in the calling process wait until that has happened."""
 
-    above: float = 0.5
+    folder: str
+    timeout: float = 120.0
 
     def __call__(self, number: int, params: dict) -> TrialResult:
         import multiprocessing
 
-        if params["x"] > self.above and multiprocessing.parent_process() is not None:
-            os._exit(3)
-        return Quadratic(sleep_seconds=0.05)(number, params)
+        marker = os.path.join(self.folder, "died")
+        if multiprocessing.parent_process() is not None:
+            if not os.path.exists(marker):
+                open(marker, "w").close()
+                os._exit(3)
+        else:
+            deadline = time.time() + self.timeout
+            while not os.path.exists(marker) and time.time() < deadline:
+                time.sleep(0.02)
+        return Quadratic()(number, params)
 
 
 @dataclass(frozen=True)
