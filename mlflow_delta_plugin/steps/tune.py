@@ -198,14 +198,13 @@ def tune(
         "tune.parallelism": settings.parallelism, "tune.early_stop": settings.early_stop,
         "tune.seed": seed, "tune.validation_fraction": validation_fraction,
     })
-    trial_runs = TrialRunLogger(run, features.dataset, context="training")
-
     _log.info("tune: %s on %d rows of '%s' version %d, %d trials (%d at once), %s %s",
               model_type, len(x_train), pinned.uri, pinned.version, settings.max_evals,
               settings.parallelism, search.name, objective_metric)
     started = time.perf_counter()
-    outcome = search.search(objective, space, settings,
-                            on_trial=_both(trial_runs, _progress(objective_metric, max_evals)))
+    with TrialRunLogger(run, features.dataset, context="training") as trial_runs:
+        outcome = search.search(objective, space, settings,
+                                on_trial=_both(trial_runs, _progress(objective_metric, max_evals)))
     search_seconds = time.perf_counter() - started
     mlflow.log_metrics({"trials_finished": len(outcome.trials), "trials_failed": len(outcome.failed),
                         "search_seconds": search_seconds})

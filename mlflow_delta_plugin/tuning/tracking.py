@@ -4,10 +4,12 @@ Trials may run in worker processes or Spark tasks; their results come back to th
 owns the parent run, which records each as a child run (tag ``mlflow.parentRunId``) with the
 trial's hyperparameters, validation metrics, dataset input, status and wall-clock span. One
 writer keeps a SQLite tracking store free of lock contention, and workers need no tracking
-credentials.
+credentials. The writes happen on a background thread, in trial order, so the next trial does
+not wait for them; :meth:`TrialRunLogger.flush` waits for all and re-raises the first error.
 """
 
 import logging
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Optional
 
 from mlflow import MlflowClient
@@ -39,7 +41,7 @@ class TrialRunLogger:
         context: the dataset input's context tag.
 
     Attributes:
-        run_ids: trial number -> child run id.
+        run_ids: trial number -> child run id (complete after :meth:`flush`).
     """
 
     def __init__(self, parent: Run, dataset: Optional[object] = None,
@@ -53,8 +55,40 @@ class TrialRunLogger:
         parent_tags = parent.data.tags
         self._inherited = {k: parent_tags[k] for k in _INHERITED_TAGS if k in parent_tags}
         self.run_ids: dict[int, str] = {}
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trial-runs")
+        self._pending: list[Future] = []
 
     def __call__(self, result: TrialResult) -> None:
+        """Queue the child run of ``result`` for writing."""
+        self._pending.append(self._writer.submit(self._record, result))
+
+    def flush(self) -> None:
+        """Wait until every queued trial is written; re-raise the first write error."""
+        pending, self._pending = self._pending, []
+        errors = [f.exception() for f in pending if f.exception() is not None]
+        if errors:
+            raise errors[0]
+
+    def close(self) -> None:
+        """Flush, then stop the writer thread."""
+        try:
+            self.flush()
+        finally:
+            self._writer.shutdown(wait=True)
+
+    def __enter__(self) -> "TrialRunLogger":
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        try:  # the search already failed: do not mask its error with a write error
+            self.close()
+        except Exception as exc:  # noqa: BLE001
+            _log.warning("tune: recording trial runs failed too: %s", exc)
+
+    def _record(self, result: TrialResult) -> None:
         """Create the child run of ``result``, fill it and end it FINISHED or FAILED."""
         tags = {**self._inherited,
                 MLFLOW_PARENT_RUN_ID: self._parent.info.run_id,
