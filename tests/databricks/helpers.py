@@ -79,8 +79,12 @@ def experiment_id(ws: WorkspaceEmulator) -> str:
 def databricks_tracking(ws: WorkspaceEmulator, tmp: Path, monkeypatch,
                         **extra: str) -> Iterator[mlflow.MlflowClient]:
     """This process's MLflow client on ``ws`` (tracking URI ``databricks``) for a test; the
-    environment (through ``monkeypatch``) and the previous tracking URI are restored after."""
+    environment (through ``monkeypatch``), the previous tracking URI and active experiment are
+    restored after, so later tests in the session keep their own store."""
+    from mlflow.tracking import fluent
+
     previous = mlflow.get_tracking_uri()
+    previous_experiment = fluent._active_experiment_id
     for name in list(os.environ):
         if name.startswith(("MLFLOW_", "_MLFLOW", "DATABRICKS_")):
             monkeypatch.delenv(name)
@@ -94,3 +98,4 @@ def databricks_tracking(ws: WorkspaceEmulator, tmp: Path, monkeypatch,
         while mlflow.active_run():
             mlflow.end_run()
         mlflow.set_tracking_uri(previous)
+        fluent._active_experiment_id = previous_experiment
