@@ -37,6 +37,19 @@ def json_body() -> Any:
                         "failed to parse given JSON") from None
 
 
+def _query_fields() -> dict:
+    """The query string as fields: ``a.b=1`` nests, a repeated key becomes a list."""
+    fields: dict = {}
+    for key in request.args:
+        values = request.args.getlist(key)
+        target = fields
+        *parents, leaf = key.split(".")
+        for parent in parents:
+            target = target.setdefault(parent, {})
+        target[leaf] = values if len(values) > 1 else values[0]
+    return fields
+
+
 def request_fields(shape: Mapping[str, Field]) -> dict:
     """The request's fields checked against ``shape``.
 
@@ -44,7 +57,7 @@ def request_fields(shape: Mapping[str, Field]) -> dict:
     ``GET /api/2.0/dbfs/get-status`` with a JSON body). POST/PUT/PATCH read the JSON body.
     """
     if request.method in ("GET", "HEAD", "DELETE"):
-        fields = {k: v for k, v in request.args.items()}
+        fields = _query_fields()
         body = json_body()
         if isinstance(body, dict):
             fields.update(body)

@@ -129,8 +129,8 @@ class RunRegistry:
             for task in run.tasks:
                 self.tasks[task.run_id] = (run, task)
             if skip_reason:
-                run.life, run.message, run.code, run.end_time = "SKIPPED", skip_reason, \
-                    "MAX_CONCURRENT_RUNS_EXCEEDED", _now_ms()
+                run.life, run.message, run.end_time = "SKIPPED", skip_reason, _now_ms()
+                run.code = "MAX_CONCURRENT_RUNS_EXCEEDED"
                 for task in run.tasks:
                     task.life, task.message = "SKIPPED", skip_reason
                 self._save(run)

@@ -140,6 +140,8 @@ class _Checker:
         if hint is Any or hint is typing.BinaryIO or value is None:
             return value
         if origin in (list, typing.List):
+            if self.query and isinstance(value, str):
+                value = [value]
             if not isinstance(value, list):
                 raise self.fail_type("array", value, path)
             (item,) = typing.get_args(hint) or (Any,)
