@@ -135,6 +135,8 @@ def test_dependencies_upstream_failure_and_multi_task_output(emulator, sdk):
     assert "multiple tasks" in refused.json()["message"]
     b = next(t for t in run.tasks if t.task_key == "b")
     assert "exit code 3" in sdk.jobs.get_run_output(b.run_id).error
+    task_run = sdk.jobs.get_run(b.run_id)
+    assert task_run.run_id == b.run_id and task_run.state.result_state == jobs.RunResultState.FAILED
 
 
 def test_library_that_the_cluster_cannot_have_fails_the_run(emulator, sdk):

@@ -261,10 +261,7 @@ def register(app: Flask, config: EmulatorConfig, clusters: ClusterRegistry,
               request_shape=jobs.JobsAPI.get_run, response=jobs.Run)
     def get_run(fields: dict) -> dict:
         run, task = runs.find(fields["run_id"])
-        if task is not None:
-            raise invalid_parameter(f"Run {fields['run_id']} is a task run; use its job run "
-                                    f"{run.run_id}, or runs/get-output")
-        return runs.api_run(run)
+        return runs.api_run(run) if task is None else runs.api_task_run(run, task)
 
     @endpoint(app, ["GET"], api_paths("jobs/runs/get-output", _VERSIONS),
               request_shape=jobs.JobsAPI.get_run_output, response=jobs.RunOutput)

@@ -440,6 +440,21 @@ class RunRegistry:
             body["cluster_instance"] = body["tasks"][0]["cluster_instance"]
         return body
 
+    def api_task_run(self, run: JobRun, task: TaskRun) -> dict:
+        """The ``Run`` view of one task run (``runs/get`` with a task's run id)."""
+        body = {k: v for k, v in self.api_run(run).items()
+                if k not in ("tasks", "cluster_instance", "setup_duration", "execution_duration",
+                             "cleanup_duration", "run_duration", "end_time")}
+        body.update({"run_id": task.run_id, "run_name": task.task_key,
+                     "tasks": [self.api_task(run, task)],
+                     "run_page_url": self.page_url(run, task.run_id)})
+        body["state"], body["status"] = self._state(task.life, task.result, task.message, task.code)
+        if task.start_time:
+            self._times(task, body)
+        if task.cluster_id:
+            body["cluster_instance"] = body["tasks"][0]["cluster_instance"]
+        return body
+
     def api_base_run(self, run: JobRun, expand_tasks: bool) -> dict:
         """The ``BaseRun`` view (``runs/list``)."""
         body = {k: v for k, v in self.api_run(run).items() if k in _BASE_RUN_FIELDS}
@@ -462,12 +477,7 @@ class RunRegistry:
             task = run.tasks[0]
             metadata = self.api_run(run)
         else:
-            metadata = {k: v for k, v in self.api_run(run).items() if k != "tasks"}
-            metadata.update({"run_id": task.run_id, "run_name": task.task_key,
-                             "tasks": [self.api_task(run, task)],
-                             "run_page_url": self.page_url(run, task.run_id)})
-            metadata["state"], metadata["status"] = self._state(task.life, task.result,
-                                                                task.message, task.code)
+            metadata = self.api_task_run(run, task)
         logs, truncated = self.read_log(task)
         body: dict = {"metadata": metadata, "logs": logs, "logs_truncated": truncated}
         if task.error:
