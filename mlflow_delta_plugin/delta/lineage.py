@@ -13,7 +13,7 @@ from typing import Optional
 
 from deltalake import CommitProperties
 
-from mlflow_delta_plugin.delta.table import open_table
+from mlflow_delta_plugin.delta.table import _local_commit_info, normalize_table_uri, open_table
 from mlflow_delta_plugin.errors import VersionNotFoundError
 
 __all__ = [
@@ -90,7 +90,21 @@ def commit_properties(
 
 
 def find_table_spec(uri: str, version: int) -> Optional[TableSpec]:
-    """The spec recorded by the newest commit at or before ``version``, or None if none has one."""
+    """The spec recorded by the newest commit at or before ``version``, or None if none has one.
+
+    Local tables: reads the commit files from ``version`` down and stops at the first spec
+    (normally ``version`` itself). Otherwise, or when a commit file cannot be read: the table's
+    history (all of it).
+    """
+    location = normalize_table_uri(uri)
+    for candidate in range(version, -1, -1):
+        info = _local_commit_info(location, candidate, require_timestamp=False)
+        if info is None:
+            break  # remote, or a commit without readable commitInfo: ask delta-rs
+        if TABLE_SPEC_KEY in info:
+            return TableSpec.from_json(info[TABLE_SPEC_KEY])
+    else:
+        return None
     table = open_table(uri)
     for entry in table.history():  # newest first
         if entry.get("version", -1) > version:
@@ -103,10 +117,28 @@ def find_table_spec(uri: str, version: int) -> Optional[TableSpec]:
 def find_write(uri: str, write_id: str) -> int:
     """The version committed with ``write_id`` (searching the newest commits first).
 
+    Local tables: reads the commit files from the latest version down, so the number is exact
+    even when other writers commit meanwhile (delta-rs's ``history()`` labels the newest commits
+    from the version the table object was loaded at, which is off by the commits that landed
+    after it). Otherwise: ``history()``.
+
     Raises:
         VersionNotFoundError: no recent commit carries ``write_id``.
     """
     table = open_table(uri)
+    latest = table.version()
+    location = normalize_table_uri(uri)
+    oldest = max(-1, latest - _WRITE_SEARCH_DEPTH)
+    for candidate in range(latest, oldest, -1):
+        info = _local_commit_info(location, candidate, require_timestamp=False)
+        if info is None:
+            break
+        if info.get(WRITE_ID_KEY) == write_id:
+            return candidate
+    else:
+        raise VersionNotFoundError(
+            f"no commit of Delta table '{uri}' carries write id {write_id}; the write did not land"
+        )
     for entry in table.history(limit=_WRITE_SEARCH_DEPTH):
         if entry.get(WRITE_ID_KEY) == write_id:
             return int(entry["version"])

@@ -126,9 +126,12 @@ class PinnedVersion:
         return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _local_commit_info(location: str, version: int) -> Optional[dict[str, Any]]:
-    """The ``commitInfo`` of ``version`` read straight from its JSON commit file, for local
-    tables; None when the table is remote or the file or its commitInfo is missing."""
+def _local_commit_info(location: str, version: int,
+                       require_timestamp: bool = True) -> Optional[dict[str, Any]]:
+    """The ``commitInfo`` of ``version`` read straight from its JSON commit file (plus a
+    ``version`` key, like ``history()`` entries), for local tables; None when the table is
+    remote, the file or its commitInfo is missing, or (``require_timestamp``) it has no
+    timestamp. Callers fall back to ``history()`` on None."""
     if version < 0 or urlparse(location).scheme.lower() in _REMOTE_SCHEMES \
             or not os.path.isabs(location):
         return None
@@ -139,7 +142,7 @@ def _local_commit_info(location: str, version: int) -> Optional[dict[str, Any]]:
                 if b'"commitInfo"' not in line:
                     continue
                 info = json.loads(line).get("commitInfo")
-                if isinstance(info, dict) and "timestamp" in info:
+                if isinstance(info, dict) and (not require_timestamp or "timestamp" in info):
                     return {**info, "version": version}
     except (OSError, ValueError):
         return None
