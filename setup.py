@@ -41,6 +41,8 @@ setup(
         "mlflow.dataset_constructor": [
             "load_delta_version=mlflow_delta_plugin.datasets.constructor:load_delta_version",
         ],
+        # Deployment target: `mlflow deployments create -t databricks-cluster` (batch scoring jobs).
+        "mlflow.deployments": ["databricks-cluster=mlflow_delta_plugin.deployment.target"],
     },
     classifiers=["Programming Language :: Python :: 3", "Framework :: MLflow"],
 )
