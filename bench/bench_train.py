@@ -564,9 +564,16 @@ def main(argv=None) -> int:
     parser.add_argument("--no-cli", action="store_true", help="skip the MLflow CLI start-up part")
     parser.add_argument("--profile", action="store_true", help="cProfile one product call")
     parser.add_argument("--keep", help="scratch folder to use and keep (data reused when there)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="OpenMP / BLAS threads for both sides (default 1: on a shared, "
+                             "oversubscribed machine OpenMP's spinning barriers make multi-threaded "
+                             "gradient boosting swing by 5x; 0 = the libraries' default)")
     parser.add_argument("--handwritten", nargs=3, metavar=("DATA", "ROWS", "MODEL_TYPE"),
                         help=argparse.SUPPRESS)  # the hand-written script, as a subprocess
     args = parser.parse_args(argv)
+    if args.threads > 0:  # before numpy / scikit-learn load; subprocesses inherit it
+        for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[variable] = str(args.threads)
     if args.handwritten:
         print(json.dumps(handwritten(*args.handwritten)))
         return 0
@@ -588,8 +595,9 @@ def main(argv=None) -> int:
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         data, split, table = (str(folder / "raw.parquet"), str(folder / "split_rows.npz"),
                               str(folder / "features"))
-        print(f"mlflow {mlflow.__version__}; {rows:,} rows x {N_FEATURES} features; scratch {folder}; "
-              f"{load()}")
+        threads = args.threads if args.threads > 0 else "library default"
+        print(f"mlflow {mlflow.__version__}; {rows:,} rows x {N_FEATURES} features; "
+              f"OpenMP/BLAS threads: {threads}; scratch {folder}; {load()}")
         if not os.path.exists(table):
             started = time.perf_counter()
             generate(data, rows)
