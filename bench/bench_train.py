@@ -496,8 +496,13 @@ def report(model_type: str, runs: dict) -> list:
     proposed_ratio = median(walls["proposed"]) / hand_wall
     print(f"  RATIO product/hand-written (in-process, wall) = {fmt(median(walls['product']))} / "
           f"{fmt(hand_wall)} = {ratio:.3f}; with the proposed scoring {proposed_ratio:.3f}")
-    targets = [(f"{model_type}: train() / hand-written script, in-process, <= {TARGET_RATIO}",
-                f"{ratio:.3f} (with the proposed scoring: {proposed_ratio:.3f})", ratio <= TARGET_RATIO)]
+    cpu_ratio = median(cpus["product"]) / hand_cpu
+    cpu_proposed = median(cpus["proposed"]) / hand_cpu
+    targets = [(f"{model_type}: train() / hand-written script, in-process wall, <= {TARGET_RATIO}",
+                f"{ratio:.3f} (with the proposed scoring: {proposed_ratio:.3f})", ratio <= TARGET_RATIO),
+               (f"{model_type}: the same in CPU time (the idle-machine wall time), <= {TARGET_RATIO}",
+                f"{cpu_ratio:.3f} (with the proposed scoring: {cpu_proposed:.3f})",
+                cpu_ratio <= TARGET_RATIO)]
     if runs["hand_sub"]:
         sub_ratio = median([w for w, _c in runs["product_sub"]]) / median([w for w, _c in runs["hand_sub"]])
         print(f"  RATIO python entrypoints/train.py / python hand-written script (subprocesses, wall) "
