@@ -67,6 +67,9 @@ def test_job_spec_holds_code_and_schedule_but_no_token(workspace, deployed):
     assert task["libraries"][0]["whl"].endswith("-py3-none-any.whl")
     assert task["spark_python_task"]["python_file"].startswith("dbfs:/")
     assert full["settings"]["schedule"]["quartz_cron_expression"] == "0 0 6 * * ?"
+    # the job ran the package from the wheel library, not from this checkout
+    installed = list(workspace.ws.root.glob("clusters/*/libs/site/mlflow_delta_plugin/deployment"))
+    assert installed and (installed[0] / "scorer.py").is_file()
 
 
 def test_get_and_list(workspace, deployed):
@@ -113,6 +116,17 @@ def test_update_to_a_new_model_is_used_by_the_next_run(workspace, deployed):
     assert "'input_version': '0'" in got.stdout and "'schedule': '0 0 6 * * ?'" in got.stdout
 
 
+def test_failed_update_restores_the_previous_settings(workspace, deployed):
+    before = workspace.cli("get", "--name", NAME).stdout.split("latest_run")[0]
+    result = workspace.cli("update", "--name", NAME, "-m", "models:/no-such-model/1",
+                           "-C", "engine=pandas")
+    assert result.returncode != 0
+    assert f"update of deployment '{NAME}' failed; previous settings restored" in result.stderr
+    assert "run page: http" in result.stderr
+    assert workspace.cli("get", "--name", NAME).stdout.split("latest_run")[0] == before
+    assert len(_scores(workspace)) == 40
+
+
 def test_failing_first_run_leaves_no_job(workspace, deployed):
     cluster = workspace.ws.create_cluster("shared")
     result = workspace.cli("create", "--name", "broken", "-m", "models:/no-such-model/1",
@@ -128,6 +142,8 @@ def test_failing_first_run_leaves_no_job(workspace, deployed):
 
 
 def test_run_local_scores_local_tables(workspace, tmp_path):
+    """run-local with pandas; the Spark engine of the same scorer is tested in test_scorer.py
+    (a local Spark start in the CLI process costs about a minute on the shared test machine)."""
     source, target = tmp_path / "features", tmp_path / "scores"
     from tests.deployment.conftest import write_table
 
