@@ -257,15 +257,18 @@ def run_local(name: str, model_uri: str, flavor: Optional[str] = None,
         mlflow.set_registry_uri(options["registry_uri"])
     from mlflow_delta_plugin.deployment.scorer import score_table
 
-    spark = None
+    spark, started_here = None, False
     if spec.engine == "spark":
+        from pyspark.sql import SparkSession
+
         from mlflow_delta_plugin.deployment.job_main import local_spark_session
 
+        started_here = SparkSession.getActiveSession() is None
         spark = local_spark_session()
     try:
         result = score_table(spark, model_uri, spec, deployment=name)
     finally:
-        if spark is not None:
+        if started_here:
             spark.stop()
     print(json.dumps(result.to_dict(), sort_keys=True))
 

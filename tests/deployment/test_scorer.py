@@ -86,3 +86,16 @@ def test_spark_and_pandas_agree(spark, input_table, linear_model, tmp_path):
     assert left["input_version"].tolist() == [0] * 20
     commit = DeltaTable(spark_out).history(1)[0]
     assert json.loads(json.dumps(commit))["mlflow_delta_plugin.deployment"] == "s"
+
+
+def test_run_local_uses_the_same_scorer_on_spark(spark, input_table, linear_model, tmp_path,
+                                                 capsys):
+    from mlflow_delta_plugin.deployment.target import run_local
+
+    output = str(tmp_path / "local")
+    run_local("local", linear_model, None, {"input_table": input_table, "output_table": output,
+                                            "input_version": "1"})
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (printed["input_version"], printed["rows"]) == (1, 25)
+    assert not spark.sparkContext._jsc.sc().isStopped()  # a session it did not start stays up
+    assert len(_output(output)) == 25
