@@ -9,7 +9,7 @@ line naming the key and what to write instead.
 import json
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Mapping, Optional
 
 from mlflow_delta_plugin.errors import InvalidInputError
@@ -286,7 +286,3 @@ def parse_config(options: Optional[Mapping[str, str]]) -> DeploymentConfig:
         timeout_seconds=_positive("timeout_seconds", options.get("timeout_seconds"), 3600),
     )
 
-
-def with_scoring(config: DeploymentConfig, **changes) -> DeploymentConfig:
-    """``config`` with some scoring fields replaced."""
-    return replace(config, scoring=replace(config.scoring, **changes))

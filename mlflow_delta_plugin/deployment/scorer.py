@@ -266,8 +266,9 @@ def score_table(spark: Any, model_uri: str, spec: ScoringSpec, *, deployment: st
     output_version = _write_output(spark, scored, spec.output_table, metadata)
     if spark is not None:
         scored.unpersist()
+    output_table = spec.output_table if _is_catalog_table(spark, spec.output_table) \
+        else normalize_table_uri(spec.output_table)
     return ScoringResult(model_uri=model_uri, model_version=model_version,
                          input_table=input_location, input_version=input_version,
-                         output_table=spec.output_table if _is_catalog_table(spark, spec.output_table)
-                         else normalize_table_uri(spec.output_table),
-                         output_version=output_version, rows=count, scored_at=scored_at)
+                         output_table=output_table, output_version=output_version, rows=count,
+                         scored_at=scored_at)

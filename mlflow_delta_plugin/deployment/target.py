@@ -11,8 +11,8 @@ Example:
         -C cluster_id=0101-123456-abcdef
 """
 
+import io
 import json
-import logging
 import uuid
 from typing import Any, Optional
 
@@ -25,7 +25,6 @@ from mlflow_delta_plugin.errors import InvalidInputError
 
 __all__ = ["DatabricksClusterDeploymentClient", "run_local", "target_help"]
 
-_log = logging.getLogger(__name__)
 FLAVOR = "python_function"
 
 
@@ -224,8 +223,6 @@ class DatabricksClusterDeploymentClient(BaseDeploymentClient):
             workspace.wait_for_run(self._workspace, submitted.run_id,
                                    deployment.config.timeout_seconds,
                                    f"predict with deployment '{deployment_name}' failed")
-            import io
-
             result = pd.read_parquet(io.BytesIO(workspace.download(self._workspace,
                                                                    request_output)))
         finally:
