@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from typing import Mapping, Optional, Union
 
 import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
 
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.metrics import HIGHER_IS_BETTER
@@ -121,6 +123,28 @@ def _no_best_error(outcome: SearchOutcome) -> InvalidInputError:
     )
 
 
+def _log_search_outcome(run_id: str, outcome: SearchOutcome, run_ids: Mapping[int, str],
+                        search_seconds: float) -> None:
+    """Trial counts, and the best trial's parameters, validation metrics and run, in one write."""
+    metrics = {"trials_finished": len(outcome.trials), "trials_failed": len(outcome.failed),
+               "search_seconds": search_seconds}
+    params: dict = {}
+    tags = {"tune.executor": outcome.executor,
+            "tune.stopped_early": str(outcome.stopped_early).lower()}
+    best = outcome.best
+    if best is not None:
+        params = {f"best.{k}": v for k, v in best.params.items()}
+        metrics.update({f"best_{k}": v for k, v in best.metrics.items()
+                        if k.startswith(VALIDATION_PREFIX)})
+        tags.update({BEST_RUN_TAG: run_ids[best.number], "best_trial": str(best.number),
+                     "tune.best_params": json.dumps(best.params, sort_keys=True, default=str)})
+    now = int(time.time() * 1000)
+    MlflowClient().log_batch(
+        run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+        params=[Param(k, str(v)) for k, v in params.items()],
+        tags=[RunTag(k, v) for k, v in tags.items()])
+
+
 def tune(
     table: str,
     version: Optional[int] = None,
@@ -206,21 +230,12 @@ def tune(
         outcome = search.search(objective, space, settings,
                                 on_trial=_both(trial_runs, _progress(objective_metric, max_evals)))
     search_seconds = time.perf_counter() - started
-    mlflow.log_metrics({"trials_finished": len(outcome.trials), "trials_failed": len(outcome.failed),
-                        "search_seconds": search_seconds})
-    mlflow.set_tags({"tune.executor": outcome.executor,
-                     "tune.stopped_early": str(outcome.stopped_early).lower()})
+    _log_search_outcome(run.info.run_id, outcome, trial_runs.run_ids, search_seconds)
     best = outcome.best
     if best is None:
         raise _no_best_error(outcome)
-
     best_run_id = trial_runs.run_ids[best.number]
     best_validation = best.metrics[f"{VALIDATION_PREFIX}{objective_metric}"]
-    mlflow.log_params({f"best.{k}": v for k, v in best.params.items()})
-    mlflow.log_metrics({f"best_{k}": v for k, v in best.metrics.items()
-                        if k.startswith(VALIDATION_PREFIX)})
-    mlflow.set_tags({BEST_RUN_TAG: best_run_id, "best_trial": str(best.number),
-                     "tune.best_params": json.dumps(best.params, sort_keys=True, default=str)})
     _log.info("tune: best trial %d %s=%.4f %s; retraining on the whole train split",
               best.number + 1, objective_metric, best_validation, best.params)
 

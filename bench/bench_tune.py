@@ -1,0 +1,228 @@
+"""Benchmark: ``tune`` against bare ``hyperopt.fmin`` with the same objective, and its speed-up
+with parallel trials.
+
+On the bundled sample (569 rows, prepared once into a Delta table under /tmp, not timed), times,
+interleaved and repeated:
+
+- bare: ``hyperopt.fmin(fn, space, tpe.suggest, max_evals=N, trials=Trials(),
+  rstate=np.random.default_rng(seed))`` where ``fn`` is the very objective ``tune`` uses
+  (``ValidationObjective``: fit on the train split minus a seeded validation split, score on
+  it), built beforehand from the same table version; no MLflow at all;
+- tune, serial: ``tune(table, model_type, max_evals=N, parallelism=1, registered_model=...)``
+  inside ``mlflow.start_run()``: pin and read the version, log the parent run, run N trials each
+  recorded as a child run (params, validation metrics, dataset input), retrain the best
+  configuration on the whole train split, log it with signature, register it;
+- tune, parallel: the same with ``parallelism=2`` (spawned worker processes; their start-up is
+  included).
+
+It checks that bare and serial tune propose the same N configurations (same seed, same TPE
+sequence), so the ratio isolates what ``tune`` adds. Printed: medians with min..max, the search
+phase alone (the ``search_seconds`` metric of the run: TPE + trials + child runs), what tune adds
+per trial, the fixed part (load, log, retrain, log model, register), the ratio tune / bare for
+the whole step and for the search phase, the same ratio in CPU time of this process (steadier
+than wall time when other work loads the machine; not shown for parallelism 2, whose workers'
+CPU it does not see), and the speed-up of parallelism 2 over 1.
+
+Targets: whole ``tune`` / bare fmin at most 1.25 (serial, N = 30); the speed-up with
+parallelism 2 is reported (this machine has 2 cores shared with other work, so no fixed target).
+
+Both sides run with ``OMP_NUM_THREADS=1`` unless ``--omp_threads`` says otherwise: with 2 OpenMP
+threads on a loaded 2-core machine, gradient-boosting fits on this small sample varied 3-10x
+from run to run (spin-waiting threads), which drowned everything this benchmark measures.
+
+Usage:
+    python bench/bench_tune.py                 # 30 trials, gradient_boosting, 3 repeats (~5 min)
+    python bench/bench_tune.py --quick         # 10 trials, linear, 1 repeat (under a minute)
+    python bench/bench_tune.py --model_type random_forest --repeats 2
+"""
+
+import argparse
+import os
+import sys
+import time
+
+
+def _omp_threads_from_argv(default: str = "1") -> str:
+    """``--omp_threads N`` read before anything imports scikit-learn (OpenMP reads it once)."""
+    if "--omp_threads" in sys.argv[:-1]:
+        return sys.argv[sys.argv.index("--omp_threads") + 1]
+    return default
+
+
+# OpenMP (HistGradientBoosting) spin-waits when its threads do not each get a core: on a shared
+# 2-core machine a fit on a few hundred rows then takes 3-10x longer, at random. One thread per
+# process keeps both sides stable and makes parallelism=2 use the two cores by processes alone.
+os.environ.setdefault("OMP_NUM_THREADS", _omp_threads_from_argv())
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import (  # noqa: E402
+    bench_dir,
+    median,
+    print_table,
+    print_targets,
+    remove_dir,
+    use_sqlite_tracking,
+)
+
+TARGET_RATIO = 1.25
+SEED = 42
+
+
+def prepare_table(folder) -> str:
+    """The bundled sample prepared into a Delta table (version 0); returns its path."""
+    import mlflow
+
+    from mlflow_delta_plugin.config import DEFAULT_INPUT, DEFAULT_LABEL
+    from mlflow_delta_plugin.steps.prepare import prepare
+
+    table = str(folder / "features")
+    with mlflow.start_run(run_name="bench-prepare"):
+        prepare(input=DEFAULT_INPUT, table=table, label=DEFAULT_LABEL)
+    return table
+
+
+def build_objective(table: str, model_type: str):
+    """The objective and search space ``tune`` builds for this table, built the same way."""
+    from mlflow_delta_plugin.split import TRAIN
+    from mlflow_delta_plugin.steps.feature_table import infer_task, load_feature_table, load_split
+    from mlflow_delta_plugin.tuning import default_search_space
+    from mlflow_delta_plugin.tuning.objective import (
+        ValidationObjective,
+        resolve_metric,
+        split_for_validation,
+    )
+
+    features = load_feature_table(table)
+    x_train, y_train = load_split(features, TRAIN)
+    task = infer_task("auto", y_train, features.label_type, features.spec.label)
+    metric = resolve_metric("auto", task, int(y_train.nunique()))
+    data = split_for_validation(x_train, y_train, task, 0.2, SEED)
+    objective = ValidationObjective(model_type, task, metric, tuple(features.numeric_features),
+                                    tuple(features.categorical_features), data, SEED)
+    return objective, default_search_space(model_type, task)
+
+
+def run_bare(objective, space, trials: int) -> tuple[float, float, list]:
+    """(seconds, CPU seconds, proposed params) of plain ``hyperopt.fmin`` on ``objective``."""
+    import numpy as np
+    from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, tpe
+
+    from mlflow_delta_plugin.tuning.hyperopt_tuner import to_hyperopt_space
+
+    proposed = []
+
+    def fn(params):
+        result = objective(0, {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()})
+        proposed.append(result.params)
+        return {"status": STATUS_OK, "loss": result.loss} if result.ok else {"status": STATUS_FAIL}
+
+    started, cpu = time.perf_counter(), time.process_time()
+    fmin(fn, to_hyperopt_space(space), tpe.suggest, max_evals=trials, trials=Trials(),
+         rstate=np.random.default_rng(SEED), show_progressbar=False)
+    return time.perf_counter() - started, time.process_time() - cpu, proposed
+
+
+def run_tune(table: str, model_type: str, trials: int,
+             parallelism: int) -> tuple[float, float, float, list]:
+    """(seconds, CPU seconds of this process, search seconds, proposed params in trial order)
+    of one ``tune`` call."""
+    import mlflow
+
+    from mlflow_delta_plugin.steps.tune import tune
+
+    started, cpu = time.perf_counter(), time.process_time()
+    with mlflow.start_run(run_name=f"bench-tune-p{parallelism}") as run:
+        result = tune(table=table, model_type=model_type, max_evals=trials,
+                      parallelism=parallelism, seed=SEED, registered_model="bench_tune")
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    search = mlflow.get_run(run.info.run_id).data.metrics["search_seconds"]
+    ordered = [t.params for t in sorted(result.trials, key=lambda t: t.number)]
+    return seconds, cpu, search, ordered
+
+
+def main() -> None:
+    """Parse options, build the table, measure interleaved, print the tables and verdicts."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--model_type", default="gradient_boosting")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="10 trials, linear, 1 repeat")
+    parser.add_argument("--keep", default=None, help="scratch folder to use (kept)")
+    parser.add_argument("--omp_threads", default="1",
+                        help="OpenMP threads per process (default 1; see the module comment)")
+    args = parser.parse_args()
+    if args.quick:
+        args.trials, args.model_type, args.repeats = 10, "linear", 1
+
+    folder = bench_dir("bench-tune", args.keep)
+    os.chdir(folder)  # MLflow's default artifact root (./mlruns) lands in the scratch folder
+    use_sqlite_tracking(folder / "tracking")
+    print(f"scratch folder {folder}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; "
+          f"{args.trials} trials of {args.model_type}, {args.repeats} interleaved repeats, "
+          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
+    try:
+        table = prepare_table(folder)
+        objective, space = build_objective(table, args.model_type)
+        run_bare(objective, space, 2)  # warm-up: imports, first fits
+        run_tune(table, args.model_type, 2, 1)
+
+        sides = ["bare fmin", "tune p=1", "tune p=2"]
+        totals = {s: [] for s in sides}
+        cpus = {s: [] for s in sides}
+        searches = {s: [] for s in sides}
+        same_trials = True
+        for repeat in range(args.repeats):
+            order = sides[repeat % 3:] + sides[:repeat % 3]
+            for side in order:
+                if side == "bare fmin":
+                    seconds, cpu, bare_params = run_bare(objective, space, args.trials)
+                    search = seconds
+                else:
+                    parallelism = 1 if side == "tune p=1" else 2
+                    seconds, cpu, search, tuned = run_tune(table, args.model_type, args.trials,
+                                                           parallelism)
+                    if parallelism == 1:
+                        serial_params = tuned
+                totals[side].append(seconds)
+                cpus[side].append(cpu)
+                searches[side].append(search)
+                print(f"  repeat {repeat + 1} {side}: {seconds:.2f} s (search {search:.2f} s, "
+                      f"CPU {cpu:.2f} s), load {os.getloadavg()[0]:.1f}", flush=True)
+            same_trials = same_trials and bare_params == serial_params
+
+        bare, bare_cpu = median(totals["bare fmin"]), median(cpus["bare fmin"])
+        rows = []
+        for side in sides:
+            total, search, cpu = median(totals[side]), median(searches[side]), median(cpus[side])
+            serial_side = side != "tune p=2"  # workers' CPU is not in this process's CPU time
+            rows.append([side, f"{total:.2f}", f"{min(totals[side]):.2f}..{max(totals[side]):.2f}",
+                         f"{search:.2f}", f"{(total - search):.2f}",
+                         f"{(search - bare) / args.trials * 1000:.0f}" if side != "bare fmin" else "-",
+                         f"{total / bare:.2f}", f"{search / bare:.2f}",
+                         f"{cpu:.2f}" if serial_side else "-",
+                         f"{cpu / bare_cpu:.2f}" if serial_side else "-"])
+        print_table(f"{args.trials} trials of {args.model_type} (seconds, medians)",
+                    ["side", "total", "min..max", "search", "fixed", "ms/trial added",
+                     "total / bare", "search / bare", "CPU", "CPU / bare"], rows)
+        serial, parallel = median(totals["tune p=1"]), median(totals["tune p=2"])
+        search_speedup = median(searches["tune p=1"]) / median(searches["tune p=2"])
+        print(f"\nserial tune proposed the same {args.trials} configurations as bare fmin: "
+              f"{same_trials}")
+        print(f"speed-up with parallelism=2: {serial / parallel:.2f}x whole step, "
+              f"{search_speedup:.2f}x search phase ({os.cpu_count()} CPUs, shared)")
+        serial_cpu = median(cpus["tune p=1"]) / bare_cpu
+        print_targets([
+            (f"tune / bare fmin at most {TARGET_RATIO} ({args.trials} trials, serial, wall)",
+             f"{serial / bare:.2f} (search phase alone {median(searches['tune p=1']) / bare:.2f};"
+             f" CPU time {serial_cpu:.2f})", serial / bare <= TARGET_RATIO),
+            ("parallelism=2 faster than 1", f"{serial / parallel:.2f}x", serial / parallel > 1.0),
+            ("same trials as fmin for the same seed", str(same_trials), same_trials),
+        ])
+    finally:
+        if not args.keep:
+            remove_dir(folder)
+
+
+if __name__ == "__main__":
+    main()
