@@ -15,14 +15,27 @@ turn any ``DeltaPluginError`` into one line on stderr and a non-zero exit.
   than this one was willing to wait. Nothing moved; run again.
 - :class:`ConcurrentPromotionError`: the aliases changed under a promotion in a way the lease
   should have prevented (a writer that does not take the lease). Aliases were restored.
+- :class:`DeploymentNotFoundError`: no ``databricks-cluster`` deployment (job) has that name.
+- :class:`DeploymentExistsError`: ``create`` was asked for a name that is already deployed.
+- :class:`DeploymentRunError`: a deployment's job run failed; the message carries the run page
+  URL and the cluster's error message.
+- :class:`WorkspaceCallError`: a Databricks API call failed (after retries).
 """
 
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, RESOURCE_DOES_NOT_EXIST
+from mlflow.protos.databricks_pb2 import (
+    INVALID_PARAMETER_VALUE,
+    RESOURCE_ALREADY_EXISTS,
+    RESOURCE_DOES_NOT_EXIST,
+)
 
 __all__ = [
     "ConcurrentPromotionError",
     "DeltaPluginError",
+    "DeploymentExistsError",
+    "DeploymentNotFoundError",
+    "DeploymentRunError",
+    "WorkspaceCallError",
     "InvalidInputError",
     "TableNotFoundError",
     "VersionNotFoundError",
@@ -71,3 +84,33 @@ class PromotionBusyError(DeltaPluginError):
 
 class ConcurrentPromotionError(DeltaPluginError):
     """The registry changed under a promotion despite the lease."""
+
+
+class DeploymentNotFoundError(DeltaPluginError):
+    """No deployment of the ``databricks-cluster`` target has this name."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_code=RESOURCE_DOES_NOT_EXIST)
+
+
+class DeploymentExistsError(DeltaPluginError):
+    """A deployment with this name exists already."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, error_code=RESOURCE_ALREADY_EXISTS)
+
+
+class DeploymentRunError(DeltaPluginError):
+    """A job run of a deployment did not succeed.
+
+    Attributes:
+        run_page_url: the run's page in the workspace, or None when unknown.
+    """
+
+    def __init__(self, message: str, run_page_url: "str | None" = None) -> None:
+        super().__init__(message)
+        self.run_page_url = run_page_url
+
+
+class WorkspaceCallError(DeltaPluginError):
+    """A Databricks REST call failed for good."""

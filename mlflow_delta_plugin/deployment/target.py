@@ -20,7 +20,7 @@ from mlflow.deployments import BaseDeploymentClient, PredictionsResponse
 
 from mlflow_delta_plugin.deployment import config as config_module
 from mlflow_delta_plugin.deployment import job_spec, workspace
-from mlflow_delta_plugin.deployment.errors import DeploymentExistsError, DeploymentNotFoundError
+from mlflow_delta_plugin.errors import DeploymentExistsError, DeploymentNotFoundError
 from mlflow_delta_plugin.errors import InvalidInputError
 
 __all__ = ["DatabricksClusterDeploymentClient", "run_local", "target_help"]

@@ -18,7 +18,7 @@ from databricks.sdk.errors import DatabricksError, InternalError, NotFound, Reso
 from databricks.sdk.service import jobs
 
 from mlflow_delta_plugin.deployment.code_bundle import DRIVER_SCRIPT, build_wheel
-from mlflow_delta_plugin.deployment.errors import DeploymentRunError, WorkspaceCallError
+from mlflow_delta_plugin.errors import DeploymentRunError, WorkspaceCallError
 
 __all__ = ["StagedCode", "call", "driver_path", "download", "remove", "run_and_wait",
            "stage_code", "upload", "wait_for_run", "workspace_client"]
