@@ -1,8 +1,9 @@
 """Benchmark: ``tune`` against bare ``hyperopt.fmin`` with the same objective, and its speed-up
 with parallel trials.
 
-On the bundled sample (569 rows, prepared once into a Delta table under /tmp, not timed), times,
-interleaved and repeated:
+On the bundled sample (569 rows; or ``--rows N`` rows drawn from it with noise, for heavier
+trials), prepared once into a Delta table under /tmp (not timed), times, interleaved and
+repeated:
 
 - bare: ``hyperopt.fmin(fn, space, tpe.suggest, max_evals=N, trials=Trials(),
   rstate=np.random.default_rng(seed))`` where ``fn`` is the very objective ``tune`` uses
@@ -34,6 +35,7 @@ Usage:
     python bench/bench_tune.py                 # 30 trials, gradient_boosting, 3 repeats (~5 min)
     python bench/bench_tune.py --quick         # 10 trials, linear, 1 repeat (under a minute)
     python bench/bench_tune.py --model_type random_forest --repeats 2
+    python bench/bench_tune.py --rows 5000     # heavier trials: rows drawn from the sample
 """
 
 import argparse
@@ -69,16 +71,35 @@ TARGET_RATIO = 1.25
 SEED = 42
 
 
-def prepare_table(folder) -> str:
-    """The bundled sample prepared into a Delta table (version 0); returns its path."""
+def enlarged_sample(folder, rows: int) -> str:
+    """A CSV of ``rows`` rows drawn from the bundled sample with 5% Gaussian noise per feature."""
+    import numpy as np
+    import pandas as pd
+
+    from mlflow_delta_plugin.config import DEFAULT_INPUT, DEFAULT_LABEL
+
+    sample = pd.read_csv(DEFAULT_INPUT)
+    rng = np.random.default_rng(SEED)
+    drawn = sample.iloc[rng.integers(0, len(sample), rows)].reset_index(drop=True)
+    features = [c for c in drawn.columns if c != DEFAULT_LABEL]
+    noise = rng.normal(0.0, 0.05, (rows, len(features))) * sample[features].std().to_numpy()
+    drawn[features] = drawn[features].to_numpy() + noise
+    path = str(folder / f"sample_{rows}.csv")
+    drawn.to_csv(path, index=False)
+    return path
+
+
+def prepare_table(folder, rows: int = 0) -> str:
+    """The bundled sample (or ``rows`` rows drawn from it) prepared into a Delta table."""
     import mlflow
 
     from mlflow_delta_plugin.config import DEFAULT_INPUT, DEFAULT_LABEL
     from mlflow_delta_plugin.steps.prepare import prepare
 
     table = str(folder / "features")
+    source = enlarged_sample(folder, rows) if rows else DEFAULT_INPUT
     with mlflow.start_run(run_name="bench-prepare"):
-        prepare(input=DEFAULT_INPUT, table=table, label=DEFAULT_LABEL)
+        prepare(input=source, table=table, label=DEFAULT_LABEL)
     return table
 
 
@@ -113,7 +134,8 @@ def run_bare(objective, space, trials: int) -> tuple[float, float, list]:
     proposed = []
 
     def fn(params):
-        result = objective(0, {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()})
+        plain = {k: (v.item() if hasattr(v, "item") else v) for k, v in params.items()}
+        result = objective(0, plain)
         proposed.append(result.params)
         return {"status": STATUS_OK, "loss": result.loss} if result.ok else {"status": STATUS_FAIL}
 
@@ -148,6 +170,8 @@ def main() -> None:
     parser.add_argument("--model_type", default="gradient_boosting")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="10 trials, linear, 1 repeat")
+    parser.add_argument("--rows", type=int, default=0,
+                        help="rows drawn (with noise) from the sample; 0: the 569-row sample")
     parser.add_argument("--keep", default=None, help="scratch folder to use (kept)")
     parser.add_argument("--omp_threads", default="1",
                         help="OpenMP threads per process (default 1; see the module comment)")
@@ -162,7 +186,7 @@ def main() -> None:
           f"{args.trials} trials of {args.model_type}, {args.repeats} interleaved repeats, "
           f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
     try:
-        table = prepare_table(folder)
+        table = prepare_table(folder, args.rows)
         objective, space = build_objective(table, args.model_type)
         run_bare(objective, space, 2)  # warm-up: imports, first fits
         run_tune(table, args.model_type, 2, 1)
@@ -198,11 +222,13 @@ def main() -> None:
             serial_side = side != "tune p=2"  # workers' CPU is not in this process's CPU time
             rows.append([side, f"{total:.2f}", f"{min(totals[side]):.2f}..{max(totals[side]):.2f}",
                          f"{search:.2f}", f"{(total - search):.2f}",
-                         f"{(search - bare) / args.trials * 1000:.0f}" if side != "bare fmin" else "-",
+                         "-" if side == "bare fmin"
+                         else f"{(search - bare) / args.trials * 1000:.0f}",
                          f"{total / bare:.2f}", f"{search / bare:.2f}",
                          f"{cpu:.2f}" if serial_side else "-",
                          f"{cpu / bare_cpu:.2f}" if serial_side else "-"])
-        print_table(f"{args.trials} trials of {args.model_type} (seconds, medians)",
+        data = f"{args.rows} rows" if args.rows else "the 569-row sample"
+        print_table(f"{args.trials} trials of {args.model_type} on {data} (seconds, medians)",
                     ["side", "total", "min..max", "search", "fixed", "ms/trial added",
                      "total / bare", "search / bare", "CPU", "CPU / bare"], rows)
         serial, parallel = median(totals["tune p=1"]), median(totals["tune p=2"])
@@ -211,6 +237,13 @@ def main() -> None:
               f"{same_trials}")
         print(f"speed-up with parallelism=2: {serial / parallel:.2f}x whole step, "
               f"{search_speedup:.2f}x search phase ({os.cpu_count()} CPUs, shared)")
+        paired = [t / b for t, b in zip(totals["tune p=1"], totals["bare fmin"])]
+        paired_speedup = [s1 / s2 for s1, s2 in zip(totals["tune p=1"], totals["tune p=2"])]
+        print(f"per-repeat ratios (each pair measured seconds apart; steadier when the load "
+              f"drifts): tune p=1 / bare {', '.join(f'{r:.2f}' for r in paired)} "
+              f"(median {median(paired):.2f}); p=1 / p=2 "
+              f"{', '.join(f'{r:.2f}' for r in paired_speedup)} "
+              f"(median {median(paired_speedup):.2f})")
         serial_cpu = median(cpus["tune p=1"]) / bare_cpu
         print_targets([
             (f"tune / bare fmin at most {TARGET_RATIO} ({args.trials} trials, serial, wall)",

@@ -51,7 +51,8 @@ def check_registered_name(name: Optional[str]) -> None:
         )
 
 
-def fit_pipeline(pipeline: Any, model_type: str, features: pd.DataFrame, labels: pd.Series) -> float:
+def fit_pipeline(pipeline: Any, model_type: str, features: pd.DataFrame,
+                 labels: pd.Series) -> float:
     """Fit ``pipeline`` in place on ``features`` / ``labels``; returns the fit's wall time (s).
 
     Raises:
@@ -61,7 +62,8 @@ def fit_pipeline(pipeline: Any, model_type: str, features: pd.DataFrame, labels:
     try:
         pipeline.fit(features, labels)
     except ValueError as exc:  # e.g. a hyperparameter value out of range, a single class
-        raise InvalidInputError(f"training {model_type} failed: {str(exc).splitlines()[0]}") from exc
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidInputError(f"training {model_type} failed: {first_line}") from exc
     return time.perf_counter() - started
 
 

@@ -1,8 +1,8 @@
 """``tune``: search hyperparameters of one model type on a pinned feature-table version.
 
-Trials fit on part of the train split and are scored on a seeded validation split carved out of
-the rest of it; the test split is used once, to score the best configuration after it is
-retrained on the whole train split. The active run is the parent: each trial becomes a child run,
+Trials fit on the train split minus a seeded validation split carved out of it, and are scored
+on that validation split; the test split is used once, to score the best configuration after it
+is retrained on the whole train split. The active run is the parent: each trial becomes a child run,
 and the parent gets the best parameters, the retrained model and (optionally) its registration.
 """
 
@@ -10,7 +10,7 @@ import json
 import logging
 import time
 from dataclasses import dataclass
-from typing import Mapping, Optional, Union
+from typing import Callable, Mapping, Optional, Union
 
 import mlflow
 from mlflow import MlflowClient
@@ -90,7 +90,8 @@ def _check_space_names(space: SearchSpace, model_type: str, task: str) -> None:
         )
 
 
-def _progress(metric: str, max_evals: int):
+def _progress(metric: str, max_evals: int) -> Callable[[TrialResult], None]:
+    """A trial callback logging one line per trial with the best value so far."""
     best = {"value": None}
     higher = metric in HIGHER_IS_BETTER
 
@@ -107,7 +108,7 @@ def _progress(metric: str, max_evals: int):
     return report
 
 
-def _both(*callbacks):
+def _both(*callbacks: Callable[[TrialResult], None]) -> Callable[[TrialResult], None]:
     def call(result: TrialResult) -> None:
         for callback in callbacks:
             callback(result)
@@ -116,9 +117,9 @@ def _both(*callbacks):
 
 
 def _no_best_error(outcome: SearchOutcome) -> InvalidInputError:
-    errors = sorted({t.error for t in outcome.failed if t.error})
+    first = min(outcome.failed, key=lambda t: t.number).error if outcome.failed else None
     return InvalidInputError(
-        f"all {len(outcome.trials)} trials failed (first error: {errors[0] if errors else '?'}); "
+        f"all {len(outcome.trials)} trials failed (first error: {first or 'unknown'}); "
         "fix search_space or the data and run tune again"
     )
 
@@ -189,9 +190,9 @@ def tune(
         )
     check_registered_name(registered_model)
     resolve_metric(metric)
-    custom_space = None
-    if search_space is not None and not (isinstance(search_space, str) and not search_space.strip()):
-        custom_space = parse_search_space(search_space)
+    given_space = not (search_space is None
+                       or (isinstance(search_space, str) and not search_space.strip()))
+    custom_space = parse_search_space(search_space) if given_space else None
     search = make_tuner(tuner) if isinstance(tuner, str) else tuner
 
     features = load_feature_table(table, version, label)
@@ -228,7 +229,8 @@ def tune(
     started = time.perf_counter()
     with TrialRunLogger(run, features.dataset, context="training") as trial_runs:
         outcome = search.search(objective, space, settings,
-                                on_trial=_both(trial_runs, _progress(objective_metric, max_evals)))
+                                on_trial=_both(trial_runs,
+                                               _progress(objective_metric, settings.max_evals)))
     search_seconds = time.perf_counter() - started
     _log_search_outcome(run.info.run_id, outcome, trial_runs.run_ids, search_seconds)
     best = outcome.best

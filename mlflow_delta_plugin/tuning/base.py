@@ -126,7 +126,8 @@ class EarlyStopper:
 
     Example:
         >>> stopper = EarlyStopper(patience=2)
-        >>> [stopper.update(TrialResult(i, {}, TRIAL_OK, loss)) for i, loss in enumerate([3, 1, 2, 1])]
+        >>> losses = [3, 1, 2, 1]
+        >>> [stopper.update(TrialResult(i, {}, TRIAL_OK, loss)) for i, loss in enumerate(losses)]
         [False, False, False, True]
     """
 

@@ -142,7 +142,8 @@ def _result_of(future: Future, number: int, params: dict) -> TrialResult:
         return future.result()
     except Exception as exc:  # noqa: BLE001  e.g. BrokenProcessPool: one trial lost, not the search
         text = " ".join(str(exc).split()) or "no message"
-        return TrialResult(number, params, TRIAL_FAILED, error=f"{type(exc).__name__}: {text}"[:1000])
+        error = f"{type(exc).__name__}: {text}"[:1000]
+        return TrialResult(number, params, TRIAL_FAILED, error=error)
 
 
 def _never_called(params: dict) -> None:  # the Domain's function; trials run elsewhere
@@ -247,8 +248,8 @@ class HyperoptTuner(Tuner):
                         on_trial(result)
                     stopped = stopper.update(result) or stopped
             kind = executor.kind
-        return SearchOutcome(trials=tuple(results), stopped_early=stopped and proposed < settings.max_evals,
-                             executor=kind)
+        return SearchOutcome(trials=tuple(results), executor=kind,
+                             stopped_early=stopped and proposed < settings.max_evals)
 
     def _search_on_spark(self, objective: Objective, space: SearchSpace, settings: SearchSettings,
                          on_trial: Optional[TrialCallback]) -> SearchOutcome:
@@ -261,6 +262,6 @@ class HyperoptTuner(Tuner):
              rstate=np.random.default_rng(settings.seed), early_stop_fn=recorder,
              show_progressbar=False, return_argmin=False)
         recorder.record(trials)
-        return SearchOutcome(trials=tuple(recorder.results),
-                             stopped_early=recorder.stopped and len(recorder.results) < settings.max_evals,
-                             executor=SPARK)
+        finished = len(recorder.results)
+        return SearchOutcome(trials=tuple(recorder.results), executor=SPARK,
+                             stopped_early=recorder.stopped and finished < settings.max_evals)

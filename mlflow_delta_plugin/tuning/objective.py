@@ -48,7 +48,9 @@ def resolve_metric(metric: str, task: Optional[str] = None, n_classes: int = 0) 
     """
     name = (metric or "auto").strip().lower()
     if name != "auto" and name not in _ALL_METRICS:
-        raise InvalidInputError(f"metric '{metric}' is unknown; choose auto or one of {_ALL_METRICS}")
+        raise InvalidInputError(
+            f"metric '{metric}' is unknown; choose auto or one of {_ALL_METRICS}"
+        )
     if task is None:
         return name
     if name == "auto":

@@ -100,7 +100,8 @@ class TrialRunLogger:
         run = self._client.create_run(self._parent.info.experiment_id,
                                       start_time=result.start_time_ms or None, tags=tags)
         run_id = run.info.run_id
-        params = [Param(name, str(value)[:_MAX_PARAM_CHARS]) for name, value in result.params.items()]
+        params = [Param(name, str(value)[:_MAX_PARAM_CHARS])
+                  for name, value in result.params.items()]
         stamp = result.end_time_ms or result.start_time_ms
         metrics = [Metric(name, float(value), stamp, 0)
                    for name, value in result.metrics.items()]

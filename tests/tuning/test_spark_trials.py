@@ -36,6 +36,7 @@ def test_parallel_trials_run_on_spark_and_are_recorded_as_children(prepared_tabl
     assert len(children) == len(result.trials) == 3
     assert sorted(t.number for t in result.trials) == [0, 1, 2]
     statuses = {c.data.params["C"]: c.info.status for c in children}
-    assert statuses.get("1.0", "FINISHED") == "FINISHED" and statuses.get("-1.0", "FAILED") == "FAILED"
+    assert statuses.get("1.0", "FINISHED") == "FINISHED"
+    assert statuses.get("-1.0", "FAILED") == "FAILED"
     assert parent.data.tags["best_run_id"] in {c.info.run_id for c in children}
     assert result.best_params["C"] == 1.0
