@@ -16,6 +16,8 @@ Options (all strings):
     columns: JSON list of columns to read (default: all).
     filters: JSON filters in deltalake's DNF form (see :mod:`.filters`).
     maxPartitionBytes / openCostInBytes / minPartitions: task sizing (Spark's defaults).
+    skipSparkReadable: "true" to leave out the files Spark's Parquet reader reads exactly
+        (the caller reads them with Spark, see :mod:`.parquet_scan`).
     partitionBy: JSON list of partition columns of a new table.
     commitMetadata: JSON object stored in the commit (run id, entry point, write id ...).
     targetFileBytes: size at which a written file is closed.
@@ -45,15 +47,18 @@ from mlflow_delta_plugin.spark.filters import (
     split_by_columns,
     to_arrow_expression,
 )
+from mlflow_delta_plugin.spark.parquet_scan import split_spark_readable
 from mlflow_delta_plugin.spark.scan import (
     ScanPartition,
     ScanPlan,
     SplitSizing,
     list_files,
     pack_slices,
+    table_root,
 )
 from mlflow_delta_plugin.spark.schema import (
     COLUMN_MAPPING_MODE_KEY,
+    as_nullable,
     delta_to_spark,
     physical_names,
     project,
@@ -101,7 +106,7 @@ class DeltaLakeDataSource(DataSource):
         """
         table = _load_table(self.options)
         self.options["versionAsOf"] = str(table.version())
-        return project(delta_to_spark(table.schema()), _columns_option(self.options))
+        return as_nullable(project(delta_to_spark(table.schema()), _columns_option(self.options)))
 
     def reader(self, schema: StructType) -> "DeltaLakeReader":
         return DeltaLakeReader(self.options, schema)
@@ -146,6 +151,10 @@ class DeltaLakeReader(DataSourceReader):
         )
         self._table: Optional[DeltaTable] = table
         self._prune = prune
+        self._schema = full
+        self._partition_columns = partition_columns
+        self._configuration = dict(metadata.configuration)
+        self._skip_spark_readable = options.get("skipSparkReadable", "false") == "true"
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
@@ -154,8 +163,15 @@ class DeltaLakeReader(DataSourceReader):
         return state
 
     def plan(self) -> ScanPlan:
-        """The version's files this read covers and the tasks reading them (driver side)."""
+        """The version's files this read covers and the tasks reading them (driver side).
+
+        With ``skipSparkReadable`` the files Spark's Parquet reader reads exactly are left out:
+        the caller reads those with Spark (see :mod:`.parquet_scan`).
+        """
         files = list_files(self._table, self._prune)
+        if self._skip_spark_readable:
+            _, files = split_spark_readable(files, table_root(self._table), self._schema,
+                                            self._partition_columns, self._configuration)
         return ScanPlan(files=files, partitions=pack_slices(files, self.sizing))
 
     def partitions(self) -> list:

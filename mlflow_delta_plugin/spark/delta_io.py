@@ -7,6 +7,7 @@ same rows and version numbers, and tag commits with the caller's metadata.
 
 import json
 import uuid
+from functools import reduce
 from typing import Optional, Sequence
 
 from deltalake import CommitProperties
@@ -18,8 +19,20 @@ from mlflow_delta_plugin.delta.table import normalize_table_uri, open_table
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.spark import native
 from mlflow_delta_plugin.spark.commit import WRITE_MODES, check_write
-from mlflow_delta_plugin.spark.filters import filters_to_json, parse_filters, to_arrow_expression
-from mlflow_delta_plugin.spark.schema import delta_to_spark, project, spark_arrow_schema
+from mlflow_delta_plugin.spark.filters import (
+    filters_to_json,
+    parse_filters,
+    split_by_columns,
+    to_arrow_expression,
+)
+from mlflow_delta_plugin.spark.parquet_scan import scan_parquet, split_spark_readable
+from mlflow_delta_plugin.spark.scan import list_files, table_root
+from mlflow_delta_plugin.spark.schema import (
+    as_nullable,
+    delta_to_spark,
+    project,
+    spark_arrow_schema,
+)
 from mlflow_delta_plugin.spark.session import (
     read_sizing_options,
     register_data_source,
@@ -37,13 +50,19 @@ def read_delta(
     filters: Optional[FilterSpec] = None,
     *,
     use_native: Optional[bool] = None,
+    parquet_fast_path: bool = True,
 ) -> DataFrame:
     """A DataFrame of the rows of one version of the Delta table at ``uri``.
 
     The version is pinned when this is called (the latest one when ``version`` is None), so the
     DataFrame keeps returning that version's rows however the table moves on. Deletion vectors
     are honoured; partition columns keep their Delta types; filters on partition columns prune
-    files.
+    files. Columns come back nullable, as Spark presents any file source.
+
+    Without native Delta, the version's live files are read by two readers whose results are
+    unioned: files Spark's Parquet reader reads exactly (no deletion vector, partition values
+    spelled by their folders) by that reader, the others by the deltalake-backed Python Data
+    Source. Both cover exactly the files the log lists for the version.
 
     Args:
         spark: the session.
@@ -52,6 +71,8 @@ def read_delta(
         columns: columns to read, in this order; None for all.
         filters: deltalake DNF filters, e.g. ``[("split", "=", "test")]``.
         use_native: force (True) or avoid (False) native ``format("delta")``; None detects it.
+        parquet_fast_path: let Spark's Parquet reader read the files it reads exactly (local
+            tables); False sends every file through the Python Data Source.
 
     Raises:
         TableNotFoundError, VersionNotFoundError, InvalidInputError.
@@ -73,18 +94,36 @@ def read_delta(
         return native.narrow(frame, columns, parsed)
 
     table = open_table(location, version)
-    schema = delta_to_spark(table.schema())
+    schema = as_nullable(delta_to_spark(table.schema()))
+    arrow_schema = spark_arrow_schema(schema)
     try:
         project(schema, columns)
         parsed = parse_filters(filters, schema.fieldNames())
-        to_arrow_expression(parsed, spark_arrow_schema(schema))  # values must fit their columns
+        to_arrow_expression(parsed, arrow_schema)  # every value must fit its column
+        prune, _ = split_by_columns(parsed, table.metadata().partition_columns)
+        files = list_files(table, prune)
     except ValueError as exc:
         raise InvalidInputError(f"Delta table '{location}': {exc}") from None
-    options = {"versionAsOf": str(table.version()), "filters": filters_to_json(parsed),
-               **read_sizing_options(spark)}
-    if columns is not None:
-        options["columns"] = json.dumps(list(columns))
-    return spark.read.format(register_data_source(spark)).options(**options).load(location)
+
+    root = table_root(table)
+    partition_columns = list(table.metadata().partition_columns)
+    plain = []
+    if parquet_fast_path and "://" not in root:
+        plain, _ = split_spark_readable(files, root, schema, partition_columns,
+                                        dict(table.metadata().configuration))
+    frames = []
+    if plain:
+        scanned = scan_parquet(spark, root, schema, partition_columns, plain)
+        frames.append(native.narrow(scanned, columns, parsed, arrow_schema))
+    if len(plain) < len(files) or not frames:
+        options = {"versionAsOf": str(table.version()), "filters": filters_to_json(parsed),
+                   "skipSparkReadable": "true" if plain else "false",
+                   **read_sizing_options(spark)}
+        if columns is not None:
+            options["columns"] = json.dumps(list(columns))
+        frames.append(spark.read.format(register_data_source(spark)).options(**options)
+                      .load(location))
+    return reduce(lambda left, right: left.unionByName(right), frames)
 
 
 def write_delta(

@@ -14,8 +14,8 @@ from typing import Any, Optional, Sequence
 import pyarrow as pa
 import pyarrow.compute as pc
 
-__all__ = ["OPERATORS", "Predicate", "columns_of", "filters_to_json", "parse_filters",
-           "split_by_columns", "to_arrow_expression"]
+__all__ = ["OPERATORS", "Predicate", "cast_value", "columns_of", "filters_to_json",
+           "parse_filters", "split_by_columns", "to_arrow_expression"]
 
 OPERATORS = ("=", "==", "!=", "<", "<=", ">", ">=", "in", "not in")
 
@@ -137,21 +137,23 @@ def _combine(expressions: list, how: str) -> pc.Expression:
 
 
 def _arrow_term(field: pc.Expression, predicate: Predicate, kind: pa.DataType) -> pc.Expression:
+    """One term, with the null semantics of ``pyarrow.parquet.filters_to_expression`` (what
+    deltalake applies), except that ``= None`` / ``!= None`` test for null."""
     if predicate.op in ("in", "not in"):
-        values = pa.array([_cast_value(v, kind, predicate.column) for v in predicate.value],
+        values = pa.array([cast_value(v, kind, predicate.column) for v in predicate.value],
                           type=kind)
-        contained = pc.is_in(field, value_set=values, skip_nulls=True)
+        contained = field.isin(values)
         return contained if predicate.op == "in" else ~contained
     if predicate.value is None:
         if predicate.op not in ("=", "!="):
             raise ValueError(f"filter '{predicate.column} {predicate.op} None' compares with null")
         return field.is_null() if predicate.op == "=" else field.is_valid()
-    value = pa.scalar(_cast_value(predicate.value, kind, predicate.column), type=kind)
+    value = pa.scalar(cast_value(predicate.value, kind, predicate.column), type=kind)
     return {"=": field == value, "!=": field != value, "<": field < value,
             "<=": field <= value, ">": field > value, ">=": field >= value}[predicate.op]
 
 
-def _cast_value(value: Any, kind: pa.DataType, column: str) -> Any:
+def cast_value(value: Any, kind: pa.DataType, column: str) -> Any:
     """``value`` as a Python object of ``kind`` (strings are parsed, as deltalake does)."""
     if value is None:
         return None

@@ -10,11 +10,12 @@ import json
 from functools import reduce
 from typing import Optional, Sequence
 
+import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from mlflow_delta_plugin.errors import TableNotFoundError, VersionNotFoundError
-from mlflow_delta_plugin.spark.filters import Disjunction
+from mlflow_delta_plugin.spark.filters import Disjunction, cast_value
 
 __all__ = ["USER_METADATA_OPTION", "find_native_write", "latest_version", "narrow",
            "read_native", "to_spark_condition", "write_native"]
@@ -54,9 +55,13 @@ def read_native(spark: SparkSession, uri: str, version: int) -> DataFrame:
 
 
 def narrow(frame: DataFrame, columns: Optional[Sequence[str]] = None,
-           filters: Disjunction = ()) -> DataFrame:
-    """``frame`` filtered by parsed ``filters`` and narrowed to ``columns``."""
-    condition = to_spark_condition(filters)
+           filters: Disjunction = (), arrow_schema: Optional[pa.Schema] = None) -> DataFrame:
+    """``frame`` filtered by parsed ``filters`` and narrowed to ``columns``.
+
+    With ``arrow_schema`` (the table's Arrow schema) filter values are cast to their columns'
+    types first, as the deltalake-backed reader does.
+    """
+    condition = to_spark_condition(filters, arrow_schema)
     if condition is not None:
         frame = frame.where(condition)
     if columns is not None:
@@ -64,23 +69,40 @@ def narrow(frame: DataFrame, columns: Optional[Sequence[str]] = None,
     return frame
 
 
-def to_spark_condition(filters: Disjunction) -> Optional[Column]:
-    """A Spark column expression for parsed DNF ``filters`` (None when there are none)."""
+def to_spark_condition(filters: Disjunction,
+                       arrow_schema: Optional[pa.Schema] = None) -> Optional[Column]:
+    """A Spark column expression for parsed DNF ``filters`` (None when there are none).
+
+    Nulls are treated as deltalake's (pyarrow's) filters treat them, so every engine keeps the
+    same rows: ``not in`` keeps null values unless the list holds None, ``in`` matches nulls
+    only when the list holds None, and ``= None`` / ``!= None`` test for null.
+    """
     if not filters:
         return None
-    alternatives = [reduce(lambda a, b: a & b, (_spark_term(p) for p in group))
+    alternatives = [reduce(lambda a, b: a & b, (_spark_term(p, arrow_schema) for p in group))
                     for group in filters]
     return reduce(lambda a, b: a | b, alternatives)
 
 
-def _spark_term(predicate) -> Column:
+def _spark_term(predicate, arrow_schema: Optional[pa.Schema]) -> Column:
     column = F.col(predicate.column)
+
+    def typed(value):
+        if arrow_schema is None or value is None:
+            return value
+        return cast_value(value, arrow_schema.field(predicate.column).type, predicate.column)
+
     if predicate.op in ("in", "not in"):
-        contained = column.isin(list(predicate.value))
-        return contained if predicate.op == "in" else ~contained
+        values = [typed(v) for v in predicate.value if v is not None]
+        has_null = any(v is None for v in predicate.value)
+        contained = column.isin(values) if values else F.lit(False)
+        contained = F.coalesce(contained, F.lit(False))
+        if predicate.op == "in":
+            return contained | column.isNull() if has_null else contained
+        return ~contained & column.isNotNull() if has_null else ~contained
     if predicate.value is None:
         return column.isNull() if predicate.op == "=" else column.isNotNull()
-    value = F.lit(predicate.value)
+    value = F.lit(typed(predicate.value))
     return {"=": column == value, "!=": column != value, "<": column < value,
             "<=": column <= value, ">": column > value, ">=": column >= value}[predicate.op]
 

@@ -12,8 +12,8 @@ from deltalake import Schema as DeltaSchema
 from pyspark.sql.pandas.types import to_arrow_schema
 from pyspark.sql.types import StructType
 
-__all__ = ["COLUMN_MAPPING_MODE_KEY", "PHYSICAL_NAME_KEY", "delta_to_spark", "physical_names",
-           "project", "spark_arrow_schema", "spark_to_delta"]
+__all__ = ["COLUMN_MAPPING_MODE_KEY", "PHYSICAL_NAME_KEY", "as_nullable", "delta_to_spark",
+           "physical_names", "project", "spark_arrow_schema", "spark_to_delta"]
 
 COLUMN_MAPPING_MODE_KEY = "delta.columnMapping.mode"
 PHYSICAL_NAME_KEY = "delta.columnMapping.physicalName"
@@ -22,6 +22,21 @@ PHYSICAL_NAME_KEY = "delta.columnMapping.physicalName"
 def delta_to_spark(schema: DeltaSchema) -> StructType:
     """The Spark schema of a Delta schema (types, nullability and metadata as in the log)."""
     return StructType.fromJson(json.loads(schema.to_json()))
+
+
+def as_nullable(schema: StructType) -> StructType:
+    """``schema`` with every field (nested ones too) nullable, as Spark's file sources and Delta
+    Lake on Spark present what they read, whichever path read it."""
+    return StructType.fromJson(_nullable(schema.jsonValue()))
+
+
+def _nullable(value):
+    if isinstance(value, dict):
+        return {k: True if k in ("nullable", "containsNull", "valueContainsNull") else _nullable(v)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_nullable(v) for v in value]
+    return value
 
 
 def spark_to_delta(schema: StructType) -> DeltaSchema:

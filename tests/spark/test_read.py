@@ -197,3 +197,52 @@ def test_bad_reads_fail_with_one_line(spark, typed_table, tmp_path, call, error)
     with pytest.raises(error) as raised:
         read_delta(spark, uri, **call)
     assert "\n" not in str(raised.value.message)
+
+
+@pytest.fixture(scope="module")
+def nullable_table(tmp_path_factory) -> str:
+    """Nulls in data and partition columns, and partition values Spark's folder decoding gets
+    right ('a b:c', null) or wrong ('ü', which delta-rs spells as UTF-8 bytes)."""
+    path = str(tmp_path_factory.mktemp("nulls") / "t")
+    write_deltalake(path, pa.table({
+        "id": pa.array(range(8), pa.int64()),
+        "label": ["x", None, "y", "x", None, "z", "y", "x"],
+        "p": ["a b:c", "a b:c", None, None, "ü", "ü", "plain", "plain"],
+    }), partition_by=["p"])
+    return path
+
+
+def test_fast_path_takes_only_files_spark_reads_exactly(nullable_table):
+    from mlflow_delta_plugin.spark.parquet_scan import split_spark_readable
+
+    table = DeltaTable(nullable_table)
+    schema = delta_to_spark(table.schema())
+    plain, rest = split_spark_readable(list_files(table), nullable_table, schema, ["p"], {})
+    assert {f.partition_values for f in plain} == {("a b:c",), (None,), ("plain",)}
+    assert [f.partition_values for f in rest] == [("ü",)]
+    mapped, everything = split_spark_readable(list_files(table), nullable_table, schema, ["p"],
+                                              {"delta.columnMapping.mode": "name"})
+    assert mapped == [] and len(everything) == 4
+
+
+@pytest.mark.parametrize("filters", [
+    None,
+    [("label", "not in", ["x"])],
+    [("label", "in", ["x", None])],
+    [("label", "not in", ["x", None])],
+    [("label", "!=", "x")],
+    [("label", "=", None)],
+    [("p", "not in", ["plain"])],
+    [[("p", "=", "ü")], [("label", "=", "z")]],
+])
+def test_both_readers_and_deltalake_keep_the_same_rows(spark, nullable_table, filters):
+    fast = read_delta(spark, nullable_table, filters=filters)
+    slow = read_delta(spark, nullable_table, filters=filters, parquet_fast_path=False)
+    assert fast.schema == slow.schema
+    ids = sorted(r.id for r in fast.collect())
+    assert ids == sorted(r.id for r in slow.collect())
+    plain_filters = [f for f in (filters or []) if not isinstance(f, list)]
+    if plain_filters and not any(v is None or (isinstance(v, list) and None in v)
+                                 for _, _, v in plain_filters):
+        expected = DeltaTable(nullable_table).to_pyarrow_table(filters=plain_filters)
+        assert ids == sorted(expected["id"].to_pylist())
