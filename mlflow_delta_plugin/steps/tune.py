@@ -137,7 +137,7 @@ def _log_search_outcome(run_id: str, outcome: SearchOutcome, run_ids: Mapping[in
         params = {f"best.{k}": v for k, v in best.params.items()}
         metrics.update({f"best_{k}": v for k, v in best.metrics.items()
                         if k.startswith(VALIDATION_PREFIX)})
-        tags.update({BEST_RUN_TAG: run_ids[best.number], "best_trial": str(best.number),
+        tags.update({BEST_RUN_TAG: run_ids[best.number], "best_trial": str(best.number + 1),
                      "tune.best_params": json.dumps(best.params, sort_keys=True, default=str)})
     now = int(time.time() * 1000)
     MlflowClient().log_batch(

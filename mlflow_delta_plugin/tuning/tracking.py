@@ -92,9 +92,9 @@ class TrialRunLogger:
         """Create the child run of ``result``, fill it and end it FINISHED or FAILED."""
         tags = {**self._inherited,
                 MLFLOW_PARENT_RUN_ID: self._parent.info.run_id,
-                MLFLOW_RUN_NAME: f"trial-{result.number:03d}",
+                MLFLOW_RUN_NAME: f"trial-{result.number + 1:03d}",
                 ENTRY_POINT_TAG: TRIAL_ENTRY_POINT,
-                "trial_number": str(result.number)}
+                "trial_number": str(result.number + 1)}  # counted from 1, as in the logs
         if not result.ok:
             tags[ERROR_TAG] = (result.error or "the trial failed")[:_MAX_TAG_CHARS]
         run = self._client.create_run(self._parent.info.experiment_id,

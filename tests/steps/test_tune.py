@@ -48,6 +48,8 @@ def test_parent_gets_best_trial_children_get_their_trials(prepared_table, model_
         assert json.loads(dataset.dataset.source)["version"] == 0
     best = max(children, key=lambda c: c.data.metrics["val_roc_auc"])
     assert parent.data.tags["best_run_id"] == result.best_run_id == best.info.run_id
+    assert parent.data.tags["best_trial"] == best.data.tags["trial_number"]
+    assert sorted(c.data.tags["trial_number"] for c in children) == ["1", "2", "3", "4"]
     assert parent.data.params["best.C"] == best.data.params["C"]
     assert parent.data.metrics["best_val_roc_auc"] == best.data.metrics["val_roc_auc"]
     assert parent.data.params["tune.metric"] == "roc_auc" and result.metric == "roc_auc"
