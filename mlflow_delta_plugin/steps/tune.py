@@ -19,6 +19,7 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.metrics import HIGHER_IS_BETTER
 from mlflow_delta_plugin.models.catalog import MODEL_TYPES, build_model
+from mlflow_delta_plugin.runs import log_step_params
 from mlflow_delta_plugin.split import TEST, TRAIN
 from mlflow_delta_plugin.steps.feature_table import infer_task, load_feature_table, load_split
 from mlflow_delta_plugin.steps.fitting import check_registered_name, fit_and_log_model
@@ -210,18 +211,18 @@ def tune(
     pinned = features.pinned
     mlflow.log_input(features.dataset, context="training")  # starts a run if none is active
     run = mlflow.active_run()
-    # Names differ from the MLproject parameters, which `mlflow run` logs verbatim first.
-    mlflow.log_params({
-        "delta_table": pinned.uri, "delta_version": pinned.version, "label": features.spec.label,
+    # The keys train logs too (evaluate and promote read task and label from the model's run);
+    # under `mlflow run` a value that differs from the given parameter lands in <key>_resolved.
+    log_step_params({
+        "table": pinned.uri, "delta_version": pinned.version, "model_type": model_type,
+        "task": resolved_task, "seed": seed, "label": features.spec.label,
         "n_features": len(features.features), "rows_train": len(x_train),
         "rows_fit": len(data.fit_labels), "rows_validation": len(data.validation_labels),
-        "rows_test": len(x_test),
-        "tune.tuner": search.name, "tune.model_type": model_type, "tune.task": resolved_task,
-        "tune.metric": objective_metric,
-        "tune.direction": "higher" if objective_metric in HIGHER_IS_BETTER else "lower",
-        "tune.search_space": search_space_to_json(space), "tune.max_evals": settings.max_evals,
-        "tune.parallelism": settings.parallelism, "tune.early_stop": settings.early_stop,
-        "tune.seed": seed, "tune.validation_fraction": validation_fraction,
+        "rows_test": len(x_test), "tuner": search.name, "metric": objective_metric,
+        "metric_direction": "higher" if objective_metric in HIGHER_IS_BETTER else "lower",
+        "search_space": search_space_to_json(space), "max_evals": settings.max_evals,
+        "parallelism": settings.parallelism, "early_stop": settings.early_stop,
+        "validation_fraction": validation_fraction,
     })
     _log.info("tune: %s on %d rows of '%s' version %d, %d trials (%d at once), %s %s",
               model_type, len(x_train), pinned.uri, pinned.version, settings.max_evals,

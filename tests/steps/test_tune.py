@@ -52,7 +52,9 @@ def test_parent_gets_best_trial_children_get_their_trials(prepared_table, model_
     assert sorted(c.data.tags["trial_number"] for c in children) == ["1", "2", "3", "4"]
     assert parent.data.params["best.C"] == best.data.params["C"]
     assert parent.data.metrics["best_val_roc_auc"] == best.data.metrics["val_roc_auc"]
-    assert parent.data.params["tune.metric"] == "roc_auc" and result.metric == "roc_auc"
+    assert parent.data.params["metric"] == "roc_auc" and result.metric == "roc_auc"
+    assert parent.data.params["task"] == "classification"
+    assert parent.data.params["label"] == "malignant"
     assert parent.data.params["delta_version"] == "0"
     assert parent.data.metrics["test_roc_auc"] > 0.9 and "train_accuracy" in parent.data.metrics
     assert parent.data.metrics["trials_finished"] == 4
@@ -109,7 +111,7 @@ def test_parallel_trials_are_children_of_the_parent(prepared_table):
                            search_space=LINEAR_SPACE)
     expected = "spark" if active_spark_session() is not None else "processes"
     assert parent.data.tags["tune.executor"] == expected
-    assert parent.data.params["tune.parallelism"] == "2"
+    assert parent.data.params["parallelism"] == "2"
     assert len(_children(parent.info.run_id)) == 4
     assert sorted(t.number for t in result.trials) == [0, 1, 2, 3]
 
@@ -166,5 +168,24 @@ def test_mlflow_run_tune_entry_point(prepared_table, model_name, mlflow_env, tmp
     [run] = mlflow.search_runs(filter_string=f"tags.`{ENTRY_POINT_TAG}` = 'tune'",
                                output_format="list")
     assert run.info.status == "FINISHED" and run.data.params["max_evals"] == "3"
+    assert run.data.params["metric"] == "auto" and run.data.params["metric_resolved"] == "roc_auc"
+    assert run.data.params["table"] == prepared_table and "table_resolved" not in run.data.params
+    assert run.data.params["task_resolved"] == "classification"
     assert len(_children(run.info.run_id)) == 3
     assert _registered_versions(model_name)[0].run_id == run.info.run_id
+
+
+def test_evaluate_and_promote_take_the_tuned_model(prepared_table, model_name):
+    from mlflow_delta_plugin.steps.evaluate import evaluate
+    from mlflow_delta_plugin.steps.promote import promote
+
+    _, tuned = _tune(table=prepared_table, model_type="linear", max_evals=2,
+                     registered_model=model_name)
+    with mlflow.start_run():
+        evaluated = evaluate(f"models:/{model_name}/{tuned.registered_version}",
+                             table=prepared_table)
+    assert evaluated.metrics["roc_auc"] == pytest.approx(tuned.metrics["roc_auc"])
+    with mlflow.start_run():
+        promoted = promote(model_name, table=prepared_table)
+    assert promoted.decision == "promoted" and promoted.metric == "roc_auc"
+    assert str(MlflowClient().get_model_version_by_alias(model_name, "champion").version) == "1"
