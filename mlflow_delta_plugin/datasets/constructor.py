@@ -71,7 +71,7 @@ def load_delta_version(
         ...     mlflow.log_input(ds, context="training")
     """
     pinned, table = pin_and_open(uri, version=parse_version(version), timestamp=timestamp)
-    source = DeltaVersionSource._from_opened(pinned, table, catalog_name=catalog_name,
+    source = DeltaVersionSource.from_opened(pinned, table, catalog_name=catalog_name,
                                              filters=filters)
     return DeltaVersionDataset(source, targets=targets, name=name, digest=digest,
                                predictions=predictions)

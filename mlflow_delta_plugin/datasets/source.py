@@ -67,7 +67,7 @@ class DeltaVersionSource(DatasetSource):
                    catalog_name, filters)
 
     @classmethod
-    def _from_opened(
+    def from_opened(
         cls,
         pinned: PinnedVersion,
         table: DeltaTable,

@@ -10,7 +10,7 @@ import pyarrow as pa
 from mlflow_delta_plugin.datasets.dataset import DeltaVersionDataset
 from mlflow_delta_plugin.datasets.source import DeltaVersionSource
 from mlflow_delta_plugin.delta.lineage import TableSpec, find_table_spec
-from mlflow_delta_plugin.delta.table import PinnedVersion, resolve_version
+from mlflow_delta_plugin.delta.table import PinnedVersion, pin_and_open
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.models.catalog import CLASSIFICATION, REGRESSION
 from mlflow_delta_plugin.split import SPLIT_COLUMN, TEST, TRAIN
@@ -57,9 +57,9 @@ def load_feature_table(table: str, version: Optional[int] = None,
     Raises:
         TableNotFoundError, VersionNotFoundError, InvalidInputError.
     """
-    pinned = resolve_version(table, version=version)
-    dataset_source = DeltaVersionSource.from_pinned(pinned)
-    schema = pa.schema(dataset_source.open().schema().to_arrow())
+    pinned, opened = pin_and_open(table, version=version)
+    dataset_source = DeltaVersionSource.from_opened(pinned, opened)
+    schema = pa.schema(opened.schema().to_arrow())
     spec = find_table_spec(pinned.uri, pinned.version)
     if label:
         if spec is None or spec.label != label:

@@ -35,6 +35,9 @@ _PROGRESS_EVERY_S = 5.0
 # delta-rs buffers each partition's open file up to the target size before flushing it; the
 # default (100 MiB) made peak memory grow with the input up to several hundred MiB.
 _TARGET_FILE_BYTES = 32 << 20
+# Spark's default checkpoint interval (delta-rs uses 100): every snapshot load replays the JSON
+# commits since the last checkpoint at ~1 ms each, which dominated pinning a version.
+_NEW_TABLE_PROPERTIES = {"delta.checkpointInterval": "10"}
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,7 @@ def _write(table: str, mode: str, target: pa.Schema, batches: Iterator[pa.Record
             partition_by=None if exists and mode == "append" else [SPLIT_COLUMN],
             schema_mode="overwrite" if mode == "overwrite" and exists else None,
             target_file_size=_TARGET_FILE_BYTES,
+            configuration=None if exists else _NEW_TABLE_PROPERTIES,
             commit_properties=commit_properties(run_id, entry_point, spec, write_id),
         )
     except Exception:
