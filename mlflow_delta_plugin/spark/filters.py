@@ -71,7 +71,8 @@ def parse_filters(filters: Optional[Sequence], columns: Sequence[str]) -> Disjun
                                  f"{list(columns)}")
             if op in ("in", "not in"):
                 if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple, set)):
-                    raise ValueError(f"filter '{column} {op}' needs a list of values, got {value!r}")
+                    raise ValueError(
+                        f"filter '{column} {op}' needs a list of values, got {value!r}")
                 value = tuple(value)
             conjunction.append(Predicate(column, "=" if op == "==" else op, value))
         parsed.append(tuple(conjunction))

@@ -9,6 +9,8 @@ from pyspark.sql import SparkSession
 __all__ = ["parse_bytes", "read_sizing_options", "register_data_source", "session_has_native_delta"]
 
 _DELTA_EXTENSION = "io.delta.sql.DeltaSparkSessionExtension"
+_NATIVE_ATTRIBUTE = "_mlflow_delta_native"
+_REGISTERED_ATTRIBUTE = "_mlflow_delta_registered"
 _BYTE_UNITS = {"": 1, "b": 1, "k": 1 << 10, "kb": 1 << 10, "m": 1 << 20, "mb": 1 << 20,
                "g": 1 << 30, "gb": 1 << 30, "t": 1 << 40, "tb": 1 << 40}
 
@@ -21,11 +23,20 @@ def session_has_native_delta(spark: SparkSession) -> bool:
     session counts as native when its server is configured with the Delta session extension.
 
     Example:
-        >>> session_has_native_delta(SparkSession.builder.master("local[2]").getOrCreate())  # doctest: +SKIP
+        >>> spark = SparkSession.builder.master("local[2]").getOrCreate()  # doctest: +SKIP
+        >>> session_has_native_delta(spark)  # doctest: +SKIP
         False
     """
     if os.environ.get("DATABRICKS_RUNTIME_VERSION"):
         return True
+    known = getattr(spark, _NATIVE_ATTRIBUTE, None)
+    if known is None:
+        known = _detect_native_delta(spark)
+        _remember(spark, _NATIVE_ATTRIBUTE, known)
+    return known
+
+
+def _detect_native_delta(spark: SparkSession) -> bool:
     jvm = getattr(spark, "_jvm", None)
     if jvm is None:  # Spark Connect: the JVM is on the server, ask its configuration
         try:
@@ -44,8 +55,18 @@ def register_data_source(spark: SparkSession) -> str:
     """Register the deltalake-backed Python Data Source with ``spark``; returns its format name."""
     from mlflow_delta_plugin.spark.datasource import DATA_SOURCE_NAME, DeltaLakeDataSource
 
-    spark.dataSource.register(DeltaLakeDataSource)
+    if not getattr(spark, _REGISTERED_ATTRIBUTE, False):
+        spark.dataSource.register(DeltaLakeDataSource)
+        _remember(spark, _REGISTERED_ATTRIBUTE, True)
     return DATA_SOURCE_NAME
+
+
+def _remember(spark: SparkSession, attribute: str, value: object) -> None:
+    """Cache a per-session answer on the session object (skipped where it takes no attributes)."""
+    try:
+        setattr(spark, attribute, value)
+    except (AttributeError, TypeError):
+        pass
 
 
 def read_sizing_options(spark: SparkSession) -> dict:

@@ -18,8 +18,8 @@ def history(spark, tmp_path_factory) -> str:
     path = str(tmp_path_factory.mktemp("travel") / "t")
     write_deltalake(path, pa.table({"id": pa.array(range(10), pa.int64()),
                                     "split": ["train"] * 8 + ["test"] * 2}), partition_by=["split"])
-    write_delta(spark.createDataFrame([(i, "test") for i in range(10, 15)], "id long, split string"),
-                path, "append", None)
+    write_delta(spark.createDataFrame([(i, "test") for i in range(10, 15)],
+                                      "id long, split string"), path, "append", None)
     DeltaTable(path).delete("id % 2 = 1")
     write_delta(spark.createDataFrame([(i, "train") for i in range(100, 103)],
                                       "id long, split string"), path, "overwrite", None)

@@ -31,7 +31,8 @@ def _frame(spark, count: int, offset: int = 0):
     return (spark.range(offset, offset + count, numPartitions=2)
             .withColumn("x", (F.col("id") % 7).cast("double"))
             .withColumn("y", (F.col("id") % 2).cast("long"))
-            .withColumn("day", F.date_add(F.lit(datetime.date(2024, 1, 1)), (F.col("id") % 3).cast("int")))
+            .withColumn("day", F.date_add(F.lit(datetime.date(2024, 1, 1)),
+                                          (F.col("id") % 3).cast("int")))
             .withColumn("split", F.when(F.col("id") % 5 == 0, "test").otherwise("train")))
 
 
