@@ -119,10 +119,16 @@ def file_dvs(table: Path, row_sets: Sequence[Sequence[int]], prefix: str = "",
 class HandWrittenTable:
     """A Delta table whose log is written line by line, like another engine would."""
 
-    def __init__(self, root: Path, schema: pa.Schema, partition_by: Sequence[str] = ()) -> None:
+    def __init__(self, root: Path, schema: pa.Schema, partition_by: Sequence[str] = (),
+                 features: Sequence[str] = ("deletionVectors",),
+                 schema_string: Optional[str] = None, configuration: Optional[dict] = None
+                 ) -> None:
         self.root = root
         self.schema = schema
         self.partition_by = list(partition_by)
+        self.features = list(features)
+        self.schema_string = schema_string or _schema_string(schema)
+        self.configuration = configuration or {"delta.enableDeletionVectors": "true"}
         self.version = -1
         (root / "_delta_log").mkdir(parents=True, exist_ok=True)
 
@@ -148,12 +154,12 @@ class HandWrittenTable:
                                  "engineInfo": "hand-written test engine"}}]
         if self.version == 0:
             lines.append({"protocol": {"minReaderVersion": 3, "minWriterVersion": 7,
-                                       "readerFeatures": ["deletionVectors"],
-                                       "writerFeatures": ["deletionVectors"]}})
+                                       "readerFeatures": self.features,
+                                       "writerFeatures": self.features}})
             lines.append({"metaData": {
                 "id": str(uuid.uuid4()), "format": {"provider": "parquet", "options": {}},
-                "schemaString": _schema_string(self.schema), "partitionColumns": self.partition_by,
-                "configuration": {"delta.enableDeletionVectors": "true"},
+                "schemaString": self.schema_string, "partitionColumns": self.partition_by,
+                "configuration": self.configuration,
                 "createdTime": int(time.time() * 1000)}})
         lines.extend(actions)
         path = self.root / "_delta_log" / f"{self.version:020d}.json"

@@ -19,6 +19,7 @@ from mlflow_delta_plugin.spark.filters import parse_filters
 from mlflow_delta_plugin.spark.native import narrow
 from mlflow_delta_plugin.spark.scan import SplitSizing, list_files, pack_slices
 from mlflow_delta_plugin.spark.schema import delta_to_spark, project
+from tests.spark.dv_tables import HandWrittenTable
 from tests.spark.rows import sorted_rows, spark_rows
 
 UTC = datetime.timezone.utc
@@ -246,3 +247,26 @@ def test_both_readers_and_deltalake_keep_the_same_rows(spark, nullable_table, fi
                                  for _, _, v in plain_filters):
         expected = DeltaTable(nullable_table).to_pyarrow_table(filters=plain_filters)
         assert ids == sorted(expected["id"].to_pylist())
+
+
+def test_column_mapping_reads_physical_columns_under_logical_names(spark, tmp_path):
+    fields = [{"name": name, "type": kind, "nullable": True,
+               "metadata": {"delta.columnMapping.id": index,
+                            "delta.columnMapping.physicalName": f"col-{index}"}}
+              for index, (name, kind) in enumerate(
+                  [("id", "long"), ("score", "double"), ("split", "string")], start=1)]
+    table = HandWrittenTable(
+        tmp_path / "mapped", pa.schema([("id", pa.int64())]), ["split"],
+        features=["columnMapping"], schema_string=json.dumps({"type": "struct", "fields": fields}),
+        configuration={"delta.columnMapping.mode": "name", "delta.columnMapping.maxColumnId": "3"})
+    files = [table.write_file(pa.table({"col-1": [i, i + 10], "col-2": [i / 2, i / 4],
+                                        "col-3": [split, split]}), {"col-3": split})
+             for i, split in [(1, "train"), (2, "test")]]
+    table.commit([table.add(f) for f in files])
+    path = str(table.root)
+    expected = pa.table(DeltaTable(path).scan().read_all())
+    frame = read_delta(spark, path, filters=[("score", ">", 0.3)])
+    assert frame.columns == ["id", "score", "split"]
+    assert spark_rows(frame, "id") == sorted(
+        (dict(id=i, score=s, split=p) for i, s, p in zip(*expected.to_pydict().values())
+         if s > 0.3), key=lambda row: row["id"])

@@ -163,3 +163,12 @@ def test_append_to_a_table_written_by_deltalake(spark, tmp_path):
     frame = spark.createDataFrame([(3, "train")], "id long, split string")
     assert write_delta(frame, path, "append", commit_properties("run-9", "train")) == 1
     assert sorted(DeltaTable(path).to_pyarrow_table()["id"].to_pylist()) == [1, 2, 3]
+
+
+def test_empty_frame_creates_an_empty_version(spark, tmp_path):
+    path = str(tmp_path / "empty")
+    empty = spark.createDataFrame([], "id long, split string")
+    assert write_delta(empty, path, "append", None, partition_by=["split"]) == 0
+    table = DeltaTable(path)
+    assert table.metadata().partition_columns == ["split"] and table.to_pyarrow_table().num_rows == 0
+    assert read_delta(spark, path).columns == ["id", "split"]
