@@ -3,11 +3,10 @@
 Locally the tuner drives hyperopt's ``tpe.suggest`` itself, exactly as ``hyperopt.fmin`` does
 (one suggestion at a time from ``np.random.default_rng(seed)``), so a serial search proposes the
 same configurations as ``fmin(..., rstate=np.random.default_rng(seed))``. With ``parallelism``
-> 1 it keeps that many trials in flight in spawned worker processes and asks TPE for a new
-configuration whenever one finishes (trials still running count as unpromising, as in
-hyperopt's own asynchronous trials); see :mod:`~mlflow_delta_plugin.tuning.executors` for
-where they run. When a Spark session is active, ``hyperopt.SparkTrials``
-runs the trials as Spark tasks instead.
+> 1 it keeps up to that many trials in flight (in this process and spawned workers, see
+:mod:`~mlflow_delta_plugin.tuning.executors`) and asks TPE for a new configuration whenever one
+finishes; trials still running count as unpromising, as in hyperopt's own asynchronous trials.
+When a Spark session is active, ``hyperopt.SparkTrials`` runs the trials as Spark tasks instead.
 """
 
 import math
@@ -164,7 +163,9 @@ class _SparkFunction:
 class _SparkRecorder:
     """hyperopt's ``early_stop_fn`` hook: reports newly finished trials, applies early stop."""
 
-    def __init__(self, settings: SearchSettings, on_trial: Optional[TrialCallback]) -> None:
+    def __init__(self, expression: dict, settings: SearchSettings,
+                 on_trial: Optional[TrialCallback]) -> None:
+        self.expression = expression
         self.stopper = EarlyStopper(settings.early_stop)
         self.on_trial = on_trial
         self.results: list = []
@@ -173,7 +174,8 @@ class _SparkRecorder:
 
     def record(self, trials: Any) -> None:
         """Report every trial of ``trials`` that finished since the last call."""
-        from hyperopt import JOB_STATE_DONE, JOB_STATE_ERROR
+        from hyperopt import JOB_STATE_DONE, JOB_STATE_ERROR, space_eval
+        from hyperopt.base import spec_from_misc
 
         # ``trials.trials`` hides errored trials; the full list is hyperopt's ``_dynamic_trials``.
         for doc in sorted(trials._dynamic_trials, key=lambda d: d["tid"]):
@@ -181,11 +183,14 @@ class _SparkRecorder:
                 continue
             self._seen.add(doc["tid"])
             fields = doc["result"].get("trial")
-            if fields:
-                result = TrialResult(**{**fields, "params": dict(fields["params"])})
+            if fields:  # the stored copy has lists where the objective had tuples
+                params = {k: _plain(v) for k, v in fields["params"].items()}
+                result = TrialResult(**{**fields, "params": params})
             else:  # the task itself failed (e.g. lost executor)
-                error = doc["misc"].get("error") or ("", "the Spark task failed")
-                result = TrialResult(-1, {}, TRIAL_FAILED, error=str(error[1]).splitlines()[0])
+                params = space_eval(self.expression, spec_from_misc(doc["misc"]))
+                error = (doc["misc"].get("error") or ("", ""))[1]
+                result = TrialResult(-1, {k: _plain(v) for k, v in params.items()}, TRIAL_FAILED,
+                                     error=" ".join(str(error).split()) or "the Spark task failed")
             result = result.renumbered(doc["tid"])
             self.results.append(result)
             if self.on_trial:
@@ -256,8 +261,9 @@ class HyperoptTuner(Tuner):
         from hyperopt import SparkTrials, fmin, tpe
 
         trials = SparkTrials(parallelism=settings.parallelism, spark_session=active_spark_session())
-        recorder = _SparkRecorder(settings, on_trial)
-        fmin(_SparkFunction(objective), to_hyperopt_space(space), algo=tpe.suggest,
+        expression = to_hyperopt_space(space)
+        recorder = _SparkRecorder(expression, settings, on_trial)
+        fmin(_SparkFunction(objective), expression, algo=tpe.suggest,
              max_evals=settings.max_evals, trials=trials,
              rstate=np.random.default_rng(settings.seed), early_stop_fn=recorder,
              show_progressbar=False, return_argmin=False)
