@@ -8,10 +8,11 @@ from mlflow.entities import Run
 
 from mlflow_delta_plugin.errors import DeltaPluginError
 
-__all__ = ["ENTRY_POINT_TAG", "ERROR_TAG", "log_step_params", "step_run"]
+__all__ = ["ENTRY_POINT_TAG", "ERROR_TAG", "RESOLVED_SUFFIX", "log_step_params", "step_run"]
 
 ENTRY_POINT_TAG = "mlflow_delta_plugin.entryPoint"
 ERROR_TAG = "mlflow_delta_plugin.error"
+RESOLVED_SUFFIX = "_resolved"
 _MAX_TAG_CHARS = 5000
 
 
@@ -49,6 +50,6 @@ def log_step_params(params: Mapping[str, Any]) -> None:
         if key not in existing:
             fresh[key] = text
         elif existing[key] != text:
-            fresh[f"{key}_resolved"] = text
+            fresh[f"{key}{RESOLVED_SUFFIX}"] = text
     if fresh:
         mlflow.log_params(fresh)

@@ -14,6 +14,7 @@ from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 
 from mlflow_delta_plugin.errors import InvalidInputError
+from mlflow_delta_plugin.runs import RESOLVED_SUFFIX
 
 __all__ = [
     "LATEST",
@@ -175,10 +176,18 @@ def resolve_model_uri(client: MlflowClient, uri: str) -> ModelRef:
 
 
 def training_params(client: MlflowClient, run_id: Optional[str]) -> dict:
-    """Params of the run that trained a model (``task``, ``label`` ...); ``{}`` if unknown."""
+    """Params of the run that trained a model (``task``, ``label`` ...); ``{}`` if unknown.
+
+    Under ``mlflow run`` a value the step resolved differently from what was given (``task=auto``
+    that became ``classification``) sits in ``<key>_resolved`` (see
+    :func:`mlflow_delta_plugin.runs.log_step_params`); that value wins.
+    """
     if not run_id:
         return {}
     try:
-        return dict(client.get_run(run_id).data.params)
+        params = dict(client.get_run(run_id).data.params)
     except MlflowException:
         return {}
+    resolved = {key[: -len(RESOLVED_SUFFIX)]: value for key, value in params.items()
+                if key.endswith(RESOLVED_SUFFIX)}
+    return {**params, **resolved}

@@ -27,3 +27,17 @@ def test_accepted_forms(uri, expected):
 def test_malformed_uris(uri):
     with pytest.raises(InvalidInputError, match=r"model_uri '.*' is malformed; use runs:/"):
         parse_model_uri(uri)
+
+
+def test_training_params_prefer_values_resolved_under_mlflow_run(mlflow_env):
+    import mlflow
+    from mlflow import MlflowClient
+
+    from mlflow_delta_plugin.promotion.model_refs import training_params
+    from mlflow_delta_plugin.runs import log_step_params
+
+    with mlflow.start_run() as run:
+        mlflow.log_params({"task": "auto", "label": ""})      # as mlflow run logs them
+        log_step_params({"task": "classification", "label": "y", "seed": 3})
+    params = training_params(MlflowClient(), run.info.run_id)
+    assert (params["task"], params["label"], params["seed"]) == ("classification", "y", "3")
