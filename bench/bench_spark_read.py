@@ -8,9 +8,10 @@ the reader plans from the log), then times, on one ``local[2]`` session:
     C  read_delta(spark, uri, version=1, parquet_fast_path=False)   (Python Data Source only:
        the path files with deletion vectors always take)
 
-each forced through every column with Spark's ``noop`` sink, plus a projected variant (two
-columns). Repetitions alternate A, B, C, A, B, C ... after one warm-up each (Python workers
-start and import once); medians are compared. Besides wall time it records the CPU time of the
+each built and forced through every column with Spark's ``noop`` sink (timed together), plus a
+projected variant (two columns). Repetitions rotate the order (A B C, B C A, C A B ...) after one warm-up each (Python
+workers start and import once), with a JVM garbage collection before each timed read; medians
+are compared. Besides wall time it records the CPU time of the
 Spark JVM and its Python workers per read (Linux ``/proc``), the steadier figure on a machine
 other work is loading.
 
@@ -96,12 +97,17 @@ def _process_tree_cpu(root_pid: int) -> float:
     return total
 
 
-def consume(frame, jvm_pid: int) -> tuple:
-    """(wall seconds, CPU seconds) to push every row and column of ``frame`` through the
-    no-op sink."""
+def consume(make_frame, jvm_pid: int) -> tuple:
+    """(wall seconds, CPU seconds) to build a DataFrame with ``make_frame()`` and push every row
+    and column of it through the no-op sink.
+
+    Building is timed too: readers differ in what they do then (Spark infers a Parquet schema
+    from footers; ``read_delta`` loads the log and lists the version's files) and in what they
+    defer to the query (a Parquet scan given a schema lists its files at planning time).
+    """
     cpu_before = _process_tree_cpu(jvm_pid)
     started = time.perf_counter()
-    frame.write.format("noop").mode("overwrite").save()
+    make_frame().write.format("noop").mode("overwrite").save()
     return time.perf_counter() - started, _process_tree_cpu(jvm_pid) - cpu_before
 
 
@@ -150,12 +156,15 @@ def main() -> int:
             }
             for make in readers.values():
                 assert make().count() == rows
-                consume(make(), jvm_pid)  # warm-up: Python workers start and import once
+                consume(make, jvm_pid)  # warm-up: Python workers start and import once
             walls = {key: [] for key in readers}
             cpus = {key: [] for key in readers}
+            order = list(readers)
             for _ in range(repeat):
-                for key, make in readers.items():
-                    wall, cpu = consume(make(), jvm_pid)
+                order = order[1:] + order[:1]  # each reader follows each other equally often
+                for key in order:
+                    spark._jvm.System.gc()  # garbage of the previous read is not billed to this one
+                    wall, cpu = consume(readers[key], jvm_pid)
                     walls[key].append(wall)
                     cpus[key].append(cpu)
             base_wall, base_cpu = median(walls["parquet"]), median(cpus["parquet"])
