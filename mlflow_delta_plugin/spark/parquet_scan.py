@@ -6,6 +6,7 @@ Source (whose rows cross a socket and are converted from Arrow one by one). A fi
 when reading it as Parquet cannot change a row:
 
 - it has no deletion vector, and the table uses no column mapping (file columns = table columns);
+- its location has no glob characters (Spark expands ``*?[]{}`` in the paths it is given);
 - its path is ``<table>/<col>=<value>/.../<file>.parquet`` with exactly the table's partition
   columns, in order, and Spark's own decoding of each folder name (``unescapePathName``, then a
   cast to the column's Delta type) gives back the value the log records for that file;
@@ -33,6 +34,7 @@ __all__ = ["scan_parquet", "spark_parquet_readable", "spark_unescape", "split_sp
 _PLAIN_PARTITION_TYPES = (T.StringType, T.ByteType, T.ShortType, T.IntegerType, T.LongType,
                           T.BooleanType, T.DateType)
 _ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_GLOB_CHARACTERS = re.compile(r"[*?\[\]{}\\]")
 _SAFE_COLUMN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\- ]*$")
 
 
@@ -82,6 +84,8 @@ def spark_parquet_readable(live: LiveFile, root: str, schema: T.StructType,
     """Whether Spark's Parquet reader, given the table root as ``basePath``, reads ``live``
     with exactly the rows and partition values the Delta log gives it."""
     if live.deleted is not None or not live.location.startswith(root.rstrip("/") + "/"):
+        return False
+    if _GLOB_CHARACTERS.search(live.location):  # Spark would expand the path as a pattern
         return False
     parts = live.location[len(root.rstrip("/")) + 1:].split("/")
     folders, name = parts[:-1], parts[-1]

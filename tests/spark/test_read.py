@@ -270,3 +270,15 @@ def test_column_mapping_reads_physical_columns_under_logical_names(spark, tmp_pa
     assert spark_rows(frame, "id") == sorted(
         (dict(id=i, score=s, split=p) for i, s, p in zip(*expected.to_pydict().values())
          if s > 0.3), key=lambda row: row["id"])
+
+
+def test_glob_characters_keep_a_file_off_the_parquet_path(tmp_path):
+    from mlflow_delta_plugin.spark.parquet_scan import spark_parquet_readable
+    from mlflow_delta_plugin.spark.scan import LiveFile
+
+    schema = T.StructType([T.StructField("id", T.LongType()), T.StructField("p", T.StringType())])
+    plain = LiveFile(f"{tmp_path}/p=a/part-0.parquet", 10, 1, ("a",))
+    globbed = LiveFile(f"{tmp_path}/p=a/part-[0].parquet", 10, 1, ("a",))
+    assert spark_parquet_readable(plain, str(tmp_path), schema, ["p"])
+    assert not spark_parquet_readable(globbed, str(tmp_path), schema, ["p"])
+    assert not spark_parquet_readable(plain, str(tmp_path), schema, [])  # folders, no columns
