@@ -19,8 +19,8 @@ from pyspark.sql.datasource import InputPartition
 from mlflow_delta_plugin.spark.deletion_vectors import DeletedRows, deleted_rows_by_file
 from mlflow_delta_plugin.spark.filters import Disjunction, to_arrow_expression
 
-__all__ = ["FileSlice", "ScanPartition", "SplitSizing", "file_location", "list_files",
-           "pack_slices", "table_root"]
+__all__ = ["FileSlice", "LiveFile", "ScanPartition", "ScanPlan", "SplitSizing", "file_location",
+           "list_files", "pack_slices", "table_root"]
 
 _PARTITION_PREFIX = "partition."
 
