@@ -1,10 +1,15 @@
 """MLproject entry point ``main``: the whole lifecycle on one data version, as child runs."""
 
-import sys
 
 import _bootstrap  # noqa: F401  (import path for unpacked projects)
 
-from mlflow_delta_plugin.cli import EntryPointParser, json_object, optional_text, run_entry_point
+from mlflow_delta_plugin.cli import (
+    EntryPointParser,
+    exit_process,
+    json_object,
+    optional_text,
+    run_entry_point,
+)
 from mlflow_delta_plugin.config import (
     DEFAULT_INPUT,
     DEFAULT_LABEL,
@@ -45,4 +50,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

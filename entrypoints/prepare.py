@@ -1,10 +1,9 @@
 """MLproject entry point ``prepare``: raw input -> Delta feature table with a train/test split."""
 
-import sys
 
 import _bootstrap  # noqa: F401  (import path for unpacked projects)
 
-from mlflow_delta_plugin.cli import EntryPointParser, optional_text, run_entry_point
+from mlflow_delta_plugin.cli import EntryPointParser, exit_process, optional_text, run_entry_point
 from mlflow_delta_plugin.config import DEFAULT_INPUT, DEFAULT_LABEL, DEFAULT_TABLE
 from mlflow_delta_plugin.steps.prepare import prepare
 
@@ -33,4 +32,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

@@ -1,10 +1,9 @@
 """MLproject entry point ``promote``: champion/challenger promotion with registry aliases."""
 
-import sys
 
 import _bootstrap  # noqa: F401  (import path for unpacked projects)
 
-from mlflow_delta_plugin.cli import EntryPointParser, run_entry_point
+from mlflow_delta_plugin.cli import EntryPointParser, exit_process, run_entry_point
 from mlflow_delta_plugin.config import DEFAULT_TABLE
 from mlflow_delta_plugin.datasets.constructor import parse_version
 from mlflow_delta_plugin.steps.promote import promote
@@ -37,4 +36,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

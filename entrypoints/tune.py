@@ -1,10 +1,9 @@
 """MLproject entry point ``tune``: hyperparameter search on a pinned version of a feature table."""
 
-import sys
 
 import _bootstrap  # noqa: F401  (import path for unpacked projects)
 
-from mlflow_delta_plugin.cli import EntryPointParser, optional_text, run_entry_point
+from mlflow_delta_plugin.cli import EntryPointParser, exit_process, optional_text, run_entry_point
 from mlflow_delta_plugin.config import DEFAULT_MODEL_TYPE, DEFAULT_TABLE
 from mlflow_delta_plugin.datasets.constructor import parse_version
 from mlflow_delta_plugin.steps.tune import tune
@@ -42,4 +41,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())

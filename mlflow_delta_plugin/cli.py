@@ -18,6 +18,7 @@ from mlflow_delta_plugin.runs import step_run
 
 __all__ = [
     "EXIT_BAD_INPUT",
+    "exit_process",
     "EntryPointParser",
     "json_object",
     "optional_text",
@@ -92,3 +93,17 @@ def run_entry_point(
         return EXIT_BAD_INPUT
     print(f"{name}: run {run.info.run_id} finished", file=sys.stdout)
     return 0
+
+
+def exit_process(code: int) -> None:
+    """Flush output and end the process with ``code``, skipping native library teardown.
+
+    Arrow's and delta-rs's native thread pools can abort the interpreter's shutdown
+    intermittently (``terminate called without an active exception``, SIGABRT, exit -6) after
+    all work succeeded (delta-rs issue 2184; seen here under load). The run is already ended
+    when this is called, so nothing is lost by not running the remaining native destructors.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

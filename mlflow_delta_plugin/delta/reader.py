@@ -3,6 +3,7 @@
 from typing import Optional, Sequence
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 __all__ = ["FilterSpec", "read_version"]
@@ -21,7 +22,14 @@ def read_version(
     Filters on partition columns prune files; filters on other columns are applied to the rows.
     """
     arrow_filters = [tuple(f) for f in filters] if filters else None
-    return table.to_pyarrow_table(
-        columns=list(columns) if columns is not None else None,
-        filters=arrow_filters,
-    )
+    wanted = list(columns) if columns is not None else None
+    if "deletionVectors" not in (table.protocol().reader_features or []):
+        return table.to_pyarrow_table(columns=wanted, filters=arrow_filters)
+    # to_pyarrow_table refuses tables with deletion vectors; scan() applies them, but returns
+    # view types, so cast back to the Delta schema before filtering.
+    schema = pa.schema(table.schema().to_arrow())
+    rows = pa.table(table.scan(columns=wanted).read_all())
+    rows = rows.cast(pa.schema([schema.field(name) for name in rows.column_names]))
+    if arrow_filters:
+        rows = rows.filter(pq.filters_to_expression(arrow_filters))
+    return rows

@@ -22,7 +22,11 @@ for dataset_input in run.inputs.dataset_inputs:
     source = mlflow.data.get_source(dataset_input)
     out.append({"type": type(source).__name__, "version": source.version,
                 "rows": source.load().sort_values("x")["x"].tolist()})
-print(json.dumps(out))
+print(json.dumps(out), flush=True)
+# Arrow's native thread pool can abort interpreter teardown (SIGABRT, delta-rs issue 2184);
+# the entry points end with os._exit for the same reason (mlflow_delta_plugin.cli.exit_process).
+import os
+os._exit(0)
 """
 
 
