@@ -6,6 +6,7 @@ atomic, so at every moment exactly one version is ``champion``. If a write fails
 aliases are put back as they were; afterwards the result is read back and verified.
 """
 
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Optional
 
@@ -51,10 +52,8 @@ def read_aliases(client: MlflowClient, name: str) -> AliasState:
 
 def _apply(client: MlflowClient, name: str, alias: str, version: Optional[str]) -> None:
     if version is None:
-        try:
+        with suppress(MlflowException):  # the alias is not set: nothing to delete
             client.delete_registered_model_alias(name, alias)
-        except MlflowException:
-            pass  # not set
     else:
         client.set_registered_model_alias(name, alias, version)
 
@@ -62,10 +61,8 @@ def _apply(client: MlflowClient, name: str, alias: str, version: Optional[str]) 
 def _restore(client: MlflowClient, name: str, before: AliasState) -> None:
     for alias, version in zip(_MANAGED, (before.champion, before.challenger,
                                          before.previous_champion)):
-        try:
+        with suppress(MlflowException):  # best effort; the caller sees the original error
             _apply(client, name, alias, version)
-        except MlflowException:
-            pass  # best effort; the original error is what the caller sees
 
 
 def move_champion(client: MlflowClient, name: str, candidate: str,

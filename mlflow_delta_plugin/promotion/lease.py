@@ -37,6 +37,7 @@ import logging
 import random
 import time
 import uuid
+from contextlib import suppress
 from typing import Optional
 
 from mlflow import MlflowClient
@@ -101,10 +102,8 @@ class PromotionLease:
         return live
 
     def _delete(self, key: str) -> None:
-        try:
+        with suppress(MlflowException):  # already gone: another contender cleaned it up
             self.client.delete_registered_model_tag(self.model_name, key)
-        except MlflowException:
-            pass  # already gone (another contender cleaned it up)
 
     def _claim(self) -> None:
         self._expires_at = time.time() + self.ttl_s
