@@ -75,3 +75,12 @@ def load_entrypoint(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def latest_run(entry_point: str):
+    """The newest run of ``entry_point`` (by its entry-point tag) in the active experiment."""
+    from mlflow_delta_plugin.runs import ENTRY_POINT_TAG
+
+    runs = mlflow.search_runs(filter_string=f"tags.`{ENTRY_POINT_TAG}` = '{entry_point}'",
+                              order_by=["attributes.start_time DESC"], output_format="list")
+    return runs[0]

@@ -1,6 +1,5 @@
 """``evaluate``: mlflow.models.evaluate on a pinned test split, champion side by side, bad input."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,11 +11,10 @@ import pytest
 from mlflow import MlflowClient
 
 from mlflow_delta_plugin.config import DEFAULT_INPUT, DEFAULT_LABEL
-from mlflow_delta_plugin.runs import ENTRY_POINT_TAG
 from mlflow_delta_plugin.steps.evaluate import COMPARISON_ARTIFACT, evaluate
 from mlflow_delta_plugin.steps.prepare import prepare
 from mlflow_delta_plugin.steps.train import train
-from tests.conftest import ENTRYPOINTS, REPO_ROOT
+from tests.conftest import REPO_ROOT, latest_run, load_entrypoint
 
 
 def _train(table: str, name: str, **kwargs):
@@ -36,21 +34,6 @@ def _artifacts(run_id: str) -> set:
         for item in client.list_artifacts(run_id, folders.pop() or None):
             (folders.append(item.path) if item.is_dir else found.add(item.path))
     return found
-
-
-def _latest_run(entry_point: str):
-    runs = mlflow.search_runs(filter_string=f"tags.`{ENTRY_POINT_TAG}` = '{entry_point}'",
-                              order_by=["attributes.start_time DESC"], output_format="list")
-    return runs[0]
-
-
-def _load_entry_point(name: str, monkeypatch):
-    monkeypatch.syspath_prepend(str(ENTRYPOINTS))
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # as the script sets it
-    spec = importlib.util.spec_from_file_location(f"entrypoint_{name}", ENTRYPOINTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_evaluates_a_version_against_the_champion_on_the_same_rows(prepared_table, model_name):
@@ -120,11 +103,11 @@ def test_regression_models_get_the_regressor_evaluator(prepared_table, model_nam
 
 def test_entry_point_evaluates(prepared_table, model_name, monkeypatch):
     _train(prepared_table, model_name)
-    entry = _load_entry_point("evaluate", monkeypatch)
+    entry = load_entrypoint("evaluate")
     code = entry.main(["--model_uri", f"models:/{model_name}/1", "--table", prepared_table,
                        "--version", "0", "--model_name", ""])
     assert code == 0
-    run = _latest_run("evaluate")
+    run = latest_run("evaluate")
     assert run.info.status == "FINISHED" and "roc_auc" in run.data.metrics
 
 
@@ -175,7 +158,7 @@ def test_bad_input_fails_with_one_line(case, args, message, evaluate_world, monk
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", world["experiment_id"])
     mlflow.set_experiment(experiment_id=world["experiment_id"])
-    entry = _load_entry_point("evaluate", monkeypatch)
+    entry = load_entrypoint("evaluate")
     argv = ["--table", world["table"]]
     if args is not None:
         argv = ["--model_uri", f"models:/{world['model']}/1", *argv,
@@ -188,7 +171,7 @@ def test_bad_input_fails_with_one_line(case, args, message, evaluate_world, monk
     assert code != 0
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: evaluate: ") and message in line, line
-    assert _latest_run("evaluate").info.status == "FAILED"
+    assert latest_run("evaluate").info.status == "FAILED"
     assert MlflowClient().get_registered_model(world["model"]).aliases == aliases_before
 
 
@@ -203,5 +186,5 @@ def test_mlflow_run_evaluate_entry_point(prepared_table, model_name, mlflow_env,
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
         env={**os.environ, **mlflow_env, "PATH": bin_dir + os.pathsep + os.environ["PATH"]})
     assert result.returncode == 0, result.stderr[-3000:]
-    run = _latest_run("evaluate")
+    run = latest_run("evaluate")
     assert run.info.status == "FINISHED" and "roc_auc" in run.data.metrics

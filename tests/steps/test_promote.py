@@ -1,6 +1,5 @@
 """``promote``: gates, alias moves, audit record, rollback, races and bad input."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -24,7 +23,7 @@ from mlflow_delta_plugin.steps import promote as promote_module
 from mlflow_delta_plugin.steps.prepare import prepare
 from mlflow_delta_plugin.steps.promote import promote
 from mlflow_delta_plugin.steps.train import train
-from tests.conftest import ENTRYPOINTS, REPO_ROOT
+from tests.conftest import ENTRYPOINTS, REPO_ROOT, latest_run, load_entrypoint
 
 
 def _train(table: str, name: str, **kwargs) -> str:
@@ -44,21 +43,6 @@ def _aliases(name: str) -> dict:
 def _record(name: str, version: str) -> dict:
     tags = MlflowClient().get_model_version(name, version).tags
     return {k[len("promotion."):]: v for k, v in tags.items() if k.startswith("promotion.")}
-
-
-def _load_entry_point(name: str, monkeypatch):
-    monkeypatch.syspath_prepend(str(ENTRYPOINTS))
-    monkeypatch.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # as the script sets it
-    spec = importlib.util.spec_from_file_location(f"entrypoint_{name}", ENTRYPOINTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _latest_run(entry_point: str):
-    runs = mlflow.search_runs(filter_string=f"tags.`{ENTRY_POINT_TAG}` = '{entry_point}'",
-                              order_by=["attributes.start_time DESC"], output_format="list")
-    return runs[0]
 
 
 # --- decisions and the audit trail ------------------------------------------------------------
@@ -318,25 +302,25 @@ def test_two_racing_promotions_in_processes(prepared_table, model_name, mlflow_e
 
 def test_entry_point_rejection_is_not_an_error(prepared_table, model_name, monkeypatch, capsys):
     _train(prepared_table, model_name)
-    entry = _load_entry_point("promote", monkeypatch)
+    entry = load_entrypoint("promote")
     code = entry.main(["--model_name", model_name, "--threshold", "0.99999",
                        "--table", prepared_table, "--fail_on_reject", "false"])
     assert code == 0
-    assert _latest_run("promote").info.status == "FINISHED"
+    assert latest_run("promote").info.status == "FINISHED"
     assert _record(model_name, "1")["decision"] == "rejected" and _aliases(model_name) == {}
 
 
 def test_entry_point_fail_on_reject_fails_the_run_after_recording(prepared_table, model_name,
                                                                   monkeypatch, capsys):
     _train(prepared_table, model_name)
-    entry = _load_entry_point("promote", monkeypatch)
+    entry = load_entrypoint("promote")
     capsys.readouterr()
     code = entry.main(["--model_name", model_name, "--threshold", "0.99999",
                        "--table", prepared_table, "--fail_on_reject", "true"])
     assert code != 0
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: promote: candidate version 1 of") and "was rejected" in line
-    assert _latest_run("promote").info.status == "FAILED"
+    assert latest_run("promote").info.status == "FAILED"
     assert _aliases(model_name) == {}
     assert _record(model_name, "1")["decision"] == "rejected"
 
@@ -403,7 +387,7 @@ def test_bad_input_fails_with_one_line_and_changes_nothing(case, args, message, 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_ID", world["experiment_id"])
     mlflow.set_experiment(experiment_id=world["experiment_id"])
-    entry = _load_entry_point("promote", monkeypatch)
+    entry = load_entrypoint("promote")
     if args is None:
         argv = ["--table", world["table"]]
     else:
@@ -417,7 +401,7 @@ def test_bad_input_fails_with_one_line_and_changes_nothing(case, args, message, 
     assert code != 0
     [line] = capsys.readouterr().err.strip().splitlines()
     assert line.startswith("error: promote: ") and message in line, line
-    assert _latest_run("promote").info.status == "FAILED"
+    assert latest_run("promote").info.status == "FAILED"
     assert _registry_snapshot(world["model"]) == before
 
 
@@ -434,6 +418,6 @@ def test_mlflow_run_promote_entry_point(prepared_table, model_name, mlflow_env, 
         env={**os.environ, **mlflow_env, "PATH": bin_dir + os.pathsep + os.environ["PATH"]})
     assert result.returncode == 0, result.stderr[-3000:]
     assert _aliases(model_name) == {"champion": "1"}
-    run = _latest_run("promote")
+    run = latest_run("promote")
     assert run.info.status == "FINISHED" and run.data.params["metric"] == "auto"
     assert run.data.params["metric_resolved"] == "roc_auc"
