@@ -18,6 +18,8 @@ def parser() -> EntryPointParser:
     args.add_argument("--version", default="latest", help="Delta version number or 'latest'")
     args.add_argument("--model_name", type=optional_text, default=None,
                       help="registered model whose champion to compare (empty: from model_uri)")
+    args.add_argument("--engine", default="embedded",
+                      help="embedded (deltalake + pandas here) or spark (active or local session)")
     return args
 
 
@@ -25,7 +27,7 @@ def main(argv=None) -> int:
     """Run ``evaluate`` with command-line arguments; returns the exit code."""
     return run_entry_point("evaluate", parser(), lambda a: evaluate(
         model_uri=a.model_uri, table=a.table, version=parse_version(a.version),
-        model_name=a.model_name), argv)
+        model_name=a.model_name, engine=a.engine), argv)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ def parser() -> EntryPointParser:
     args.add_argument("--metric", default="auto")
     args.add_argument("--threshold", type=optional_text, default=None)
     args.add_argument("--min_improvement", default="0")
+    args.add_argument("--engine", default="embedded",
+                      help="embedded (deltalake + pandas here) or spark (active or local session)")
     return args
 
 
@@ -46,7 +48,8 @@ def main(argv=None) -> int:
         input=a.input or DEFAULT_INPUT, table=a.table, label=a.label, model_type=a.model_type,
         hyperparams=a.hyperparams, registered_model=a.registered_model, seed=a.seed,
         test_fraction=a.test_fraction, max_evals=a.max_evals, parallelism=a.parallelism,
-        metric=a.metric, threshold=a.threshold, min_improvement=a.min_improvement), argv)
+        metric=a.metric, threshold=a.threshold, min_improvement=a.min_improvement,
+        engine=a.engine), argv)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ def parser() -> EntryPointParser:
     args.add_argument("--key", type=optional_text, default=None,
                       help="column identifying a row (its hash decides the split)")
     args.add_argument("--batch_rows", type=int, default=65_536, help="rows per streamed batch")
+    args.add_argument("--engine", default="embedded",
+                      help="embedded (deltalake + pandas here) or spark (active or local session)")
     return args
 
 
@@ -28,7 +30,8 @@ def main(argv=None) -> int:
     """Run ``prepare`` with command-line arguments; returns the exit code."""
     return run_entry_point("prepare", parser(), lambda a: prepare(
         input=a.input or DEFAULT_INPUT, table=a.table, label=a.label, mode=a.mode,
-        test_fraction=a.test_fraction, seed=a.seed, key=a.key, batch_rows=a.batch_rows), argv)
+        test_fraction=a.test_fraction, seed=a.seed, key=a.key, batch_rows=a.batch_rows,
+        engine=a.engine), argv)
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ def parser() -> EntryPointParser:
     args.add_argument("--seed", type=int, default=42)
     args.add_argument("--label", type=optional_text, default=None,
                       help="label column (default: the one prepare recorded)")
+    args.add_argument("--engine", default="embedded",
+                      help="embedded (deltalake + pandas here) or spark (active or local session)")
     return args
 
 
@@ -37,7 +39,7 @@ def main(argv=None) -> int:
     return run_entry_point("train", parser(), lambda a: train(
         table=a.table, version=parse_version(a.version), model_type=a.model_type,
         hyperparams=a.hyperparams, task=a.task, registered_model=a.registered_model,
-        seed=a.seed, label=a.label), argv)
+        seed=a.seed, label=a.label, engine=a.engine), argv)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ def parser() -> EntryPointParser:
     args.add_argument("--registered_model", type=optional_text, default=None,
                       help="register the best model under this name (empty: do not register)")
     args.add_argument("--seed", type=int, default=42)
+    args.add_argument("--engine", default="embedded",
+                      help="embedded (deltalake + pandas here) or spark (active or local session)")
     return args
 
 
@@ -37,7 +39,7 @@ def main(argv=None) -> int:
         table=a.table, version=parse_version(a.version), model_type=a.model_type,
         search_space=a.search_space, max_evals=a.max_evals, parallelism=a.parallelism,
         metric=a.metric, early_stop=a.early_stop, task=a.task,
-        registered_model=a.registered_model, seed=a.seed), argv)
+        registered_model=a.registered_model, seed=a.seed, engine=a.engine), argv)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from mlflow_delta_plugin.config import DEFAULT_TABLE
+from mlflow_delta_plugin.engine import EMBEDDED, SPARK, check_engine
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.models.catalog import CLASSIFICATION
 from mlflow_delta_plugin.promotion.aliases import CHAMPION
@@ -107,6 +108,7 @@ def evaluate(
     table: str = DEFAULT_TABLE,
     version: Optional[int] = None,
     model_name: Optional[str] = None,
+    engine: str = EMBEDDED,
 ) -> EvaluateResult:
     """Evaluate ``model_uri`` on the test split of ``table`` at ``version`` in the active run.
 
@@ -130,6 +132,9 @@ def evaluate(
         ...     result = evaluate("models:/my_model/3", table="data/features", version=0)
         >>> result.metrics["roc_auc"], result.champion_metrics  # doctest: +SKIP
     """
+    check_engine(engine)
+    if engine == SPARK:
+        raise InvalidInputError("engine=spark is not available for evaluate yet; use engine=embedded")
     client = MlflowClient()
     model = resolve_model_uri(client, model_uri)
     name = (model_name or "").strip() or model.model_name

@@ -12,6 +12,7 @@ from typing import Optional, Union
 
 import mlflow
 
+from mlflow_delta_plugin.engine import EMBEDDED, check_engine
 from mlflow_delta_plugin.runs import log_step_params, step_run
 from mlflow_delta_plugin.steps.evaluate import EvaluateResult, evaluate
 from mlflow_delta_plugin.steps.prepare import PrepareResult, prepare
@@ -48,31 +49,34 @@ def run_lifecycle(
     metric: str = "auto",
     threshold: Union[float, str, None] = None,
     min_improvement: Union[float, str] = 0.0,
+    engine: str = EMBEDDED,
 ) -> LifecycleResult:
     """Run every step in a child run of the active run and return what each produced.
 
-    Without ``registered_model`` nothing is registered and promotion is skipped.
+    Without ``registered_model`` nothing is registered and promotion is skipped. ``engine``
+    (``embedded`` or ``spark``) applies to every step that reads or writes data.
     """
+    check_engine(engine)
     log_step_params({"registered_model": registered_model or "", "model_type": model_type,
-                     "max_evals": max_evals})
+                     "max_evals": max_evals, "engine": engine})
     with step_run("prepare", nested=True):
         prepared = prepare(input=input, table=table, label=label, mode="overwrite",
-                           test_fraction=test_fraction, seed=seed)
+                           test_fraction=test_fraction, seed=seed, engine=engine)
     if max_evals > 0:
         with step_run("tune", nested=True):
             trained = tune(table=prepared.table, version=prepared.version, model_type=model_type,
                            max_evals=max_evals, parallelism=parallelism, metric=metric,
-                           registered_model=registered_model, seed=seed)
+                           registered_model=registered_model, seed=seed, engine=engine)
     else:
         with step_run("train", nested=True):
             trained = train(table=prepared.table, version=prepared.version,
                             model_type=model_type, hyperparams=hyperparams,
-                            registered_model=registered_model, seed=seed)
+                            registered_model=registered_model, seed=seed, engine=engine)
     model_uri = (f"models:/{registered_model}/{trained.registered_version}" if registered_model
                  else trained.model_uri)
     with step_run("evaluate", nested=True):
         evaluated = evaluate(model_uri=model_uri, table=prepared.table, version=prepared.version,
-                             model_name=registered_model)
+                             model_name=registered_model, engine=engine)
     decision = None
     if registered_model:
         with step_run("promote", nested=True):

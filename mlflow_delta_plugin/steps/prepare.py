@@ -21,6 +21,7 @@ from mlflow_delta_plugin.datasets.dataset import DeltaVersionDataset
 from mlflow_delta_plugin.datasets.source import DeltaVersionSource
 from mlflow_delta_plugin.delta.lineage import TableSpec, commit_properties, find_table_spec, find_write
 from mlflow_delta_plugin.delta.table import is_delta_table, normalize_table_uri, open_table, resolve_version
+from mlflow_delta_plugin.engine import EMBEDDED, SPARK, check_engine
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.ingest import InputStream, open_input
 from mlflow_delta_plugin.profile import StreamingProfile
@@ -233,6 +234,7 @@ def prepare(
     key: Optional[str] = None,
     batch_rows: int = 65_536,
     entry_point: str = "prepare",
+    engine: str = EMBEDDED,
 ) -> PrepareResult:
     """Validate ``input`` and write it to the Delta table ``table`` with a ``split`` column.
 
@@ -243,6 +245,9 @@ def prepare(
     Raises:
         InvalidInputError, TableNotFoundError: bad input; nothing was written.
     """
+    check_engine(engine)
+    if engine == SPARK:
+        raise InvalidInputError("engine=spark is not available for prepare yet; use engine=embedded")
     _check_params(mode, test_fraction)
     table = normalize_table_uri(table)
     source = open_input(input, batch_rows=batch_rows)

@@ -7,6 +7,7 @@ from typing import Optional
 
 import mlflow
 
+from mlflow_delta_plugin.engine import EMBEDDED, SPARK, check_engine
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.models.catalog import MODEL_TYPES, build_model
 from mlflow_delta_plugin.runs import log_step_params
@@ -50,6 +51,7 @@ def train(
     registered_model: Optional[str] = None,
     seed: int = 42,
     label: Optional[str] = None,
+    engine: str = EMBEDDED,
 ) -> TrainResult:
     """Train ``model_type`` on version ``version`` (None = latest) of ``table`` in the active run.
 
@@ -60,6 +62,9 @@ def train(
     Raises:
         InvalidInputError, TableNotFoundError, VersionNotFoundError.
     """
+    check_engine(engine)
+    if engine == SPARK:
+        raise InvalidInputError("engine=spark is not available for train yet; use engine=embedded")
     if model_type not in MODEL_TYPES:
         raise InvalidInputError(
             f"model_type '{model_type}' is unknown; choose one of {sorted(MODEL_TYPES)}"

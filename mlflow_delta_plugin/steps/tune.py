@@ -16,6 +16,7 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
+from mlflow_delta_plugin.engine import EMBEDDED, SPARK, check_engine
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.metrics import HIGHER_IS_BETTER
 from mlflow_delta_plugin.models.catalog import MODEL_TYPES, build_model
@@ -162,6 +163,7 @@ def tune(
     label: Optional[str] = None,
     validation_fraction: float = 0.2,
     tuner: Union[str, Tuner] = "hyperopt",
+    engine: str = EMBEDDED,
 ) -> TuneResult:
     """Tune ``model_type`` on version ``version`` (None = latest) of ``table`` in the active run.
 
@@ -183,6 +185,9 @@ def tune(
         InvalidInputError: bad parameter, or every trial failed. Nothing is registered then.
         TableNotFoundError, VersionNotFoundError.
     """
+    check_engine(engine)
+    if engine == SPARK:
+        raise InvalidInputError("engine=spark is not available for tune yet; use engine=embedded")
     settings = SearchSettings(max_evals=max_evals, parallelism=parallelism, seed=seed,
                               early_stop=early_stop)
     if model_type not in MODEL_TYPES:
