@@ -9,12 +9,18 @@ turn any ``DeltaPluginError`` into one line on stderr and a non-zero exit.
 - :class:`TableNotFoundError`: a path or URI that should hold a Delta table does not.
 - :class:`VersionNotFoundError`: a Delta version or timestamp that the table does not have.
 - :class:`TableChangedError`: a pinned dataset points at a table that was replaced (new table id).
+- :class:`UnsupportedTableError`: a Delta table's log is corrupt, or its protocol needs reader or
+  writer features this deltalake cannot handle. Nothing was read or written.
+- :class:`WriteConflictError`: every attempt to commit conflicted with concurrent writers. Nothing
+  was committed; run again.
 - :class:`PromotionRejectedError`: the candidate failed a gate and ``fail_on_reject`` was set.
   The decision is recorded on the model version before this is raised; no alias moved.
 - :class:`PromotionBusyError`: another promotion of the same model held the lease for longer
   than this one was willing to wait. Nothing moved; run again.
 - :class:`ConcurrentPromotionError`: the aliases changed under a promotion in a way the lease
   should have prevented (a writer that does not take the lease). Aliases were restored.
+- :class:`PromotionInterruptedError`: a registry write failed while a promotion moved aliases.
+  They were put back (or the next promotion puts them back); run again.
 - :class:`DeploymentNotFoundError`: no ``databricks-cluster`` deployment (job) has that name.
 - :class:`DeploymentExistsError`: ``create`` was asked for a name that is already deployed.
 - :class:`DeploymentRunError`: a deployment's job run failed; the message carries the run page
@@ -40,7 +46,10 @@ __all__ = [
     "TableNotFoundError",
     "VersionNotFoundError",
     "TableChangedError",
+    "UnsupportedTableError",
+    "WriteConflictError",
     "PromotionBusyError",
+    "PromotionInterruptedError",
     "PromotionRejectedError",
 ]
 
@@ -74,6 +83,14 @@ class TableChangedError(DeltaPluginError):
     """A pinned dataset's table was dropped and re-created at the same location."""
 
 
+class UnsupportedTableError(DeltaPluginError):
+    """A Delta table cannot be used here: a corrupt log or protocol features deltalake lacks."""
+
+
+class WriteConflictError(DeltaPluginError):
+    """A commit kept conflicting with concurrent writers until the retries ran out."""
+
+
 class PromotionRejectedError(DeltaPluginError):
     """The candidate was rejected and the caller asked for that to be an error."""
 
@@ -84,6 +101,10 @@ class PromotionBusyError(DeltaPluginError):
 
 class ConcurrentPromotionError(DeltaPluginError):
     """The registry changed under a promotion despite the lease."""
+
+
+class PromotionInterruptedError(DeltaPluginError):
+    """A registry write failed half-way through a promotion; nothing stays promoted."""
 
 
 class DeploymentNotFoundError(DeltaPluginError):

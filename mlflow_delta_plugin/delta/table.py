@@ -10,19 +10,27 @@ read directly.
 
 import json
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Optional, Union
 from urllib.parse import urlparse
 
+import deltalake
 from deltalake import DeltaTable
+from deltalake.exceptions import DeltaError
 from deltalake.exceptions import TableNotFoundError as _DeltaTableNotFound
 
-from mlflow_delta_plugin.errors import TableNotFoundError, VersionNotFoundError
+from mlflow_delta_plugin.errors import (
+    TableNotFoundError,
+    UnsupportedTableError,
+    VersionNotFoundError,
+)
 
 __all__ = [
     "PinnedVersion",
     "commit_info",
+    "explain_table_error",
     "is_delta_table",
     "normalize_table_uri",
     "open_table",
@@ -30,6 +38,11 @@ __all__ = [
     "resolve_version",
 ]
 
+_READER_REFUSALS = ("Unsupported: Feature", "Unsupported reader features",
+                    "does not support reader version", "Reader features must be specified")
+_WRITER_REFUSALS = ("Unsupported table features", "Unsupported writer features",
+                    "does not support writer version", "Writer features must be specified")
+_FEATURE_NAME = re.compile(r"""Feature '([^']+)'|Unknown\("([^"]+)"\)|\b([A-Z][A-Za-z]+)\b(?=[,\]])""")
 _REMOTE_SCHEMES = {"s3", "s3a", "gs", "gcs", "az", "abfs", "abfss", "adl", "wasb", "wasbs", "dbfs",
                    "hdfs", "r2", "memory", "lakefs"}
 
@@ -60,12 +73,91 @@ def is_delta_table(uri: str) -> bool:
     return DeltaTable.is_deltatable(normalize_table_uri(uri))
 
 
+def _first_line(exc: BaseException) -> str:
+    """An exception's message without delta-rs's appended Rust backtrace."""
+    lines = str(exc).strip().splitlines()
+    return lines[0].strip() if lines else type(exc).__name__
+
+
+def _feature_names(message: str) -> str:
+    names = {next(g for g in match.groups() if g) for match in _FEATURE_NAME.finditer(message)}
+    return ", ".join(sorted(names)) or message
+
+
+def _corrupt_log_file(location: str) -> Optional[tuple[str, str]]:
+    """The first file of a local table's ``_delta_log`` that is not valid JSON lines, with the
+    parse error; None when every file parses or the table is not local."""
+    log = os.path.join(location, "_delta_log")
+    if not os.path.isabs(location) or not os.path.isdir(log):
+        return None
+    names = sorted(n for n in os.listdir(log) if n.endswith(".json") or n == "_last_checkpoint")
+    for name in names:
+        try:
+            with open(os.path.join(log, name), "rb") as entry:
+                for number, line in enumerate(entry, start=1):
+                    if line.strip():
+                        json.loads(line)
+        except ValueError as exc:
+            return name, f"line {number}: {_first_line(exc)}"
+        except OSError:
+            continue
+    return None
+
+
+def explain_table_error(location: str, exc: BaseException) -> Optional[UnsupportedTableError]:
+    """A one-line error for a deltalake failure caused by the table itself, or None.
+
+    Covers a corrupt (for example truncated) log entry and protocols that need reader or writer
+    features this deltalake does not implement; anything else (a commit conflict, a missing
+    version, an I/O error) returns None so the caller handles it.
+    """
+    message = _first_line(exc)
+    engine = f"deltalake {deltalake.__version__}"
+    if any(marker in message for marker in _READER_REFUSALS):
+        return UnsupportedTableError(
+            f"Delta table '{location}' needs reader features ({_feature_names(message)}) that "
+            f"{engine} cannot read; read it with an engine that supports them (e.g. Databricks "
+            "Runtime) or copy its data into a table without them"
+        )
+    if any(marker in message for marker in _WRITER_REFUSALS):
+        return UnsupportedTableError(
+            f"Delta table '{location}' needs writer features ({_feature_names(message)}) that "
+            f"{engine} cannot write; write to it with an engine that supports them, or prepare "
+            "into a new table"
+        )
+    corrupt = _corrupt_log_file(location)
+    if corrupt is not None:
+        name, detail = corrupt
+        return UnsupportedTableError(
+            f"Delta table '{location}' has a corrupt log entry _delta_log/{name} ({detail}); "
+            "restore that file from a backup, or if it is the newest commit and its data may be "
+            "dropped, move it out of _delta_log to return the table to the previous version"
+        )
+    return None
+
+
+def _load(location: str, version: Optional[int] = None) -> DeltaTable:
+    """``DeltaTable(location, version)`` with table-caused failures as one-line errors."""
+    try:
+        return DeltaTable(location, version=version)
+    except _DeltaTableNotFound as exc:
+        raise TableNotFoundError(f"no Delta table at '{location}': {_first_line(exc)}") from exc
+    except DeltaError as exc:
+        explained = explain_table_error(location, exc) or UnsupportedTableError(
+            f"Delta table '{location}' cannot be loaded by deltalake {deltalake.__version__}: "
+            f"{_first_line(exc)}; check that its _delta_log is intact and was written by a "
+            "compatible Delta writer"
+        )
+        raise explained from None
+
+
 def open_table(uri: str, version: Optional[int] = None) -> DeltaTable:
     """Open the Delta table at ``uri``, at ``version`` or the latest one.
 
     Raises:
         TableNotFoundError: nothing at ``uri`` is a Delta table.
         VersionNotFoundError: the table has no such version.
+        UnsupportedTableError: the log is corrupt or needs features deltalake cannot read.
     """
     location = normalize_table_uri(uri)
     if version is None or version >= 0:
@@ -81,10 +173,7 @@ def open_table(uri: str, version: Optional[int] = None) -> DeltaTable:
             f"no Delta table at '{location}' (no _delta_log with commits there); "
             "run the prepare entry point first or pass the path of an existing Delta table"
         )
-    try:
-        table = DeltaTable(location)
-    except _DeltaTableNotFound as exc:
-        raise TableNotFoundError(f"no Delta table at '{location}': {exc}") from exc
+    table = _load(location)
     if version is None:
         return table
     latest = table.version()
@@ -95,7 +184,10 @@ def open_table(uri: str, version: Optional[int] = None) -> DeltaTable:
         )
     try:
         table.load_as_version(version)
-    except Exception as exc:  # the log entry was vacuumed / cleaned up
+    except Exception as exc:  # the log entry was vacuumed / cleaned up, or is unreadable
+        explained = explain_table_error(location, exc)
+        if explained is not None:
+            raise explained from None
         raise VersionNotFoundError(
             f"Delta table '{location}' cannot load version {version}: {exc}; "
             "it may have been removed by log retention, pin a newer version"
@@ -226,7 +318,7 @@ def pin_and_open(
     that go on to read the version reuse it instead of loading it again.
 
     Raises:
-        TableNotFoundError, VersionNotFoundError.
+        TableNotFoundError, VersionNotFoundError, UnsupportedTableError.
     """
     if version is not None and timestamp is not None:
         raise VersionNotFoundError("pass either a version or a timestamp, not both")
