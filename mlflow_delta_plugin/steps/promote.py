@@ -26,7 +26,12 @@ from mlflow.utils.mlflow_tags import MLFLOW_USER
 from mlflow_delta_plugin.config import DEFAULT_TABLE
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.metrics import metric_direction
-from mlflow_delta_plugin.promotion.aliases import move_champion, read_aliases
+from mlflow_delta_plugin.promotion.aliases import (
+    move_champion,
+    promotion_pending,
+    read_aliases,
+    repair_interrupted,
+)
 from mlflow_delta_plugin.promotion.decision import Gates, decide, parse_flag, parse_number
 from mlflow_delta_plugin.errors import PromotionRejectedError
 from mlflow_delta_plugin.promotion.lease import PromotionLease
@@ -180,7 +185,7 @@ def promote(
     scored: dict = {}
     candidate_value = _score(scored, model_name, candidate_version, split, metric_name)
     champion_seen = read_aliases(client, model_name).champion
-    if champion_seen == candidate_version:
+    if champion_seen == candidate_version and not promotion_pending(client, model_name):
         raise _already_champion(model_name, candidate_version)
     if champion_seen is not None:  # score outside the lease; re-checked under it
         _score(scored, model_name, champion_seen, split, metric_name)
@@ -188,6 +193,7 @@ def promote(
     owner = f"{_decided_by()}@{socket.gethostname()}:{os.getpid()}"
     with PromotionLease(client, model_name, owner=owner, run_id=run_id,
                         wait_s=lease_wait_s) as lease:
+        repair_interrupted(client, model_name)  # aliases an interrupted promotion left moved
         aliases = read_aliases(client, model_name)
         champion = aliases.champion
         if champion == candidate_version:
@@ -196,10 +202,8 @@ def promote(
                           if champion is not None else None)
         decision = decide(gates, candidate_value, champion_value)
         previous = aliases.previous_champion
-        if decision.promoted:
-            lease.check()
-            moved = move_champion(client, model_name, candidate_version, champion)
-            previous = moved.previous_champion
+        if decision.promoted and champion is not None:
+            previous = champion
         record = PromotionRecord(
             model_name=model_name, candidate_version=candidate_version,
             decision=decision.outcome, metric=metric_name, direction=gates.direction,
@@ -211,7 +215,12 @@ def promote(
             decided_by=_decided_by(), run_id=run_id or None, previous_champion=previous,
             reasons=decision.reasons,
         )
-        write_record(client, record)
+        if decision.promoted:  # the record is written inside the move, before it commits
+            lease.check()
+            move_champion(client, model_name, candidate_version, champion,
+                          record=lambda: write_record(client, record))
+        else:
+            write_record(client, record)
 
     metrics = {f"candidate_{metric_name}": candidate_value}
     if champion_value is not None:
