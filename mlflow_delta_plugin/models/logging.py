@@ -2,7 +2,7 @@
 
 import os
 from importlib.metadata import PackageNotFoundError, version
-from typing import Any
+from typing import Any, Sequence
 
 import mlflow
 import pandas as pd
@@ -11,7 +11,7 @@ from mlflow.models.model import ModelInfo
 
 from mlflow_delta_plugin.models.catalog import MODEL_TYPES
 
-__all__ = ["log_pipeline", "pip_requirements"]
+__all__ = ["log_pipeline", "pinned_requirements", "pip_requirements"]
 
 _BASE_REQUIREMENTS = ("mlflow", "scikit-learn", "pandas", "numpy", "cloudpickle", "scipy")
 _EXAMPLE_ROWS = 5
@@ -25,12 +25,17 @@ def _pinned(package: str) -> str:
         return package
 
 
+def pinned_requirements(packages: Sequence[str]) -> list:
+    """``package==<installed version>`` for each of ``packages`` (the bare name if absent)."""
+    return [_pinned(p) for p in packages]
+
+
 def pip_requirements(model_type: str) -> list:
     """Explicit pip requirements of a model of ``model_type`` (inference picks up strays)."""
     packages = list(_BASE_REQUIREMENTS)
     if MODEL_TYPES[model_type].uses_torch:
         packages.append("torch")
-    return [_pinned(p) for p in packages]
+    return pinned_requirements(packages)
 
 
 def log_pipeline(pipeline: Any, model_type: str, sample: pd.DataFrame, name: str = "model") -> ModelInfo:

@@ -15,10 +15,18 @@ from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.models.catalog import CLASSIFICATION, REGRESSION
 from mlflow_delta_plugin.split import SPLIT_COLUMN, TEST, TRAIN
 
-__all__ = ["TASKS", "FeatureTable", "infer_task", "load_feature_table", "load_split"]
+__all__ = [
+    "MAX_CLASSES_FOR_AUTO",
+    "TASKS",
+    "FeatureTable",
+    "decide_task",
+    "infer_task",
+    "load_feature_table",
+    "load_split",
+]
 
 TASKS = ("auto", CLASSIFICATION, REGRESSION)
-_MAX_CLASSES_FOR_AUTO = 20
+MAX_CLASSES_FOR_AUTO = 20
 
 
 @dataclass
@@ -120,16 +128,32 @@ def infer_task(task: str, labels: pd.Series, label_type: pa.DataType, label: str
     Raises:
         InvalidInputError: unknown task, or a task that cannot fit the label's type.
     """
+    whole = not pa.types.is_floating(label_type) or bool(
+        np.all(np.mod(labels.to_numpy(), 1) == 0))
+    few = labels.nunique() <= MAX_CLASSES_FOR_AUTO
+    return decide_task(task, label_type, label, few_values=few, whole_values=whole)
+
+
+def decide_task(task: str, label_type: pa.DataType, label: str, *, few_values: bool,
+                whole_values: bool) -> str:
+    """:func:`infer_task` from facts about the labels rather than the labels themselves.
+
+    Args:
+        few_values: the label has at most ``MAX_CLASSES_FOR_AUTO`` distinct values.
+        whole_values: every (floating point) label value is a whole number.
+
+    Raises:
+        InvalidInputError: unknown task, or a task that cannot fit the label's type.
+    """
     if task not in TASKS:
         raise InvalidInputError(f"task '{task}' is not one of {list(TASKS)}")
     textual = pa.types.is_string(label_type) or pa.types.is_large_string(label_type) \
         or pa.types.is_boolean(label_type) or pa.types.is_dictionary(label_type)
     whole = pa.types.is_integer(label_type) or textual or (
-        pa.types.is_floating(label_type) and bool(np.all(np.mod(labels.to_numpy(), 1) == 0)))
+        pa.types.is_floating(label_type) and whole_values)
     if task == "auto":
         if textual:
             return CLASSIFICATION
-        few_values = labels.nunique() <= _MAX_CLASSES_FOR_AUTO
         return CLASSIFICATION if pa.types.is_integer(label_type) and few_values else REGRESSION
     if task == REGRESSION and textual:
         raise InvalidInputError(f"label '{label}' is {label_type}; use task=classification")
