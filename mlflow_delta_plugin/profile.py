@@ -38,6 +38,16 @@ class ColumnProfile:
         self.total += pc.sum(as_float).as_py() or 0.0
         self.total_sq += pc.sum(pc.multiply(as_float, as_float)).as_py() or 0.0
 
+    def merge(self, other: "ColumnProfile") -> None:
+        """Fold in the statistics of the same column over other rows (another task's share)."""
+        self.count += other.count
+        self.nulls += other.nulls
+        self.total += other.total
+        self.total_sq += other.total_sq
+        if other.minimum is not None:
+            self.minimum = other.minimum if self.minimum is None else min(self.minimum, other.minimum)
+            self.maximum = other.maximum if self.maximum is None else max(self.maximum, other.maximum)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (mean and std for numeric columns)."""
         summary: dict[str, Any] = {"type": self.type, "count": self.count, "nulls": self.nulls}
@@ -62,6 +72,13 @@ class StreamingProfile:
         for name, values in zip(batch.schema.names, batch.columns):
             column = self.columns.setdefault(name, ColumnProfile(type=str(values.type)))
             column.update(values)
+
+    def merge(self, other: "StreamingProfile") -> None:
+        """Fold in the profile of other rows with the same columns (another task's share)."""
+        self.rows += other.rows
+        for name, column in other.columns.items():
+            mine = self.columns.setdefault(name, ColumnProfile(type=column.type))
+            mine.merge(column)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly profile."""
