@@ -41,9 +41,8 @@ def check_params(mode: str, test_fraction: float) -> None:
     if mode not in MODES:
         raise InvalidInputError(f"mode '{mode}' is not one of {list(MODES)}")
     if not 0.0 < test_fraction < 1.0:
-        raise InvalidInputError(
-            f"test_fraction {test_fraction} is out of range; pass a number between 0 and 1 (exclusive)"
-        )
+        raise InvalidInputError(f"test_fraction {test_fraction} is out of range; pass a number "
+                                "between 0 and 1 (exclusive)")
 
 
 def table_spec(schema: pa.Schema, label: str, key: Optional[str], location: str) -> TableSpec:
@@ -63,7 +62,8 @@ def table_spec(schema: pa.Schema, label: str, key: Optional[str], location: str)
             f"label column '{label}' is not in input '{location}'; columns are {names}"
         )
     if key and key not in names:
-        raise InvalidInputError(f"key column '{key}' is not in input '{location}'; columns are {names}")
+        raise InvalidInputError(
+            f"key column '{key}' is not in input '{location}'; columns are {names}")
     if SPLIT_COLUMN in names:
         raise InvalidInputError(
             f"input '{location}' already has a column named '{SPLIT_COLUMN}', which prepare "

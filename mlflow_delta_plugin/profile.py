@@ -44,9 +44,13 @@ class ColumnProfile:
         self.nulls += other.nulls
         self.total += other.total
         self.total_sq += other.total_sq
-        if other.minimum is not None:
-            self.minimum = other.minimum if self.minimum is None else min(self.minimum, other.minimum)
-            self.maximum = other.maximum if self.maximum is None else max(self.maximum, other.maximum)
+        if other.minimum is None:
+            return
+        if self.minimum is None:
+            self.minimum, self.maximum = other.minimum, other.maximum
+        else:
+            self.minimum = min(self.minimum, other.minimum)
+            self.maximum = max(self.maximum, other.maximum)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (mean and std for numeric columns)."""

@@ -5,6 +5,11 @@ Every commit this project writes carries the MLflow run id and entry point that 
 ``prepare`` also carry the :class:`TableSpec` (label, features, split column): it is stored per
 commit rather than as table properties because delta-rs rejects custom table properties in the
 same commit as the data, and a spec tied to a version stays right under time travel.
+
+delta-rs writes the metadata as top-level keys of ``commitInfo``; Delta Lake on Spark
+(Databricks) keeps free-form metadata in one string, ``userMetadata``, where this project stores
+the same keys as a JSON object (see :mod:`mlflow_delta_plugin.spark.native`). The readers here
+accept both.
 """
 
 import json
@@ -21,7 +26,9 @@ __all__ = [
     "LINEAGE_RUN_ID_KEY",
     "TABLE_SPEC_KEY",
     "TableSpec",
+    "USER_METADATA_KEY",
     "WRITE_ID_KEY",
+    "commit_metadata",
     "commit_properties",
     "find_table_spec",
     "find_write",
@@ -31,6 +38,7 @@ LINEAGE_RUN_ID_KEY = "mlflow.runId"
 LINEAGE_ENTRY_POINT_KEY = "mlflow.entryPoint"
 TABLE_SPEC_KEY = "mlflow_delta_plugin.tableSpec"
 WRITE_ID_KEY = "mlflow_delta_plugin.writeId"
+USER_METADATA_KEY = "userMetadata"
 _WRITE_SEARCH_DEPTH = 1000
 
 
@@ -89,6 +97,26 @@ def commit_properties(
     return CommitProperties(custom_metadata=metadata)
 
 
+def commit_metadata(info: dict) -> dict:
+    """The metadata of a commit (a ``commitInfo`` or a ``history()`` entry), with the keys of a
+    JSON object in its ``userMetadata`` (native Delta) added to its own top-level keys.
+
+    Example:
+        >>> commit_metadata({"userMetadata": '{"mlflow.runId": "abc"}', "version": 3})
+        {'userMetadata': '{"mlflow.runId": "abc"}', 'version': 3, 'mlflow.runId': 'abc'}
+    """
+    text = info.get(USER_METADATA_KEY)
+    if not isinstance(text, str) or not text.lstrip().startswith("{"):
+        return info
+    try:
+        stored = json.loads(text)
+    except ValueError:
+        return info
+    if not isinstance(stored, dict):
+        return info
+    return {**info, **{k: v for k, v in stored.items() if k not in info}}
+
+
 def find_table_spec(uri: str, version: int) -> Optional[TableSpec]:
     """The spec recorded by the newest commit at or before ``version``, or None if none has one.
 
@@ -101,12 +129,13 @@ def find_table_spec(uri: str, version: int) -> Optional[TableSpec]:
         info = _local_commit_info(location, candidate, require_timestamp=False)
         if info is None:
             break  # remote, or a commit without readable commitInfo: ask delta-rs
+        info = commit_metadata(info)
         if TABLE_SPEC_KEY in info:
             return TableSpec.from_json(info[TABLE_SPEC_KEY])
     else:
         return None
     table = open_table(uri)
-    for entry in table.history():  # newest first
+    for entry in map(commit_metadata, table.history()):  # newest first
         if entry.get("version", -1) > version:
             continue
         if TABLE_SPEC_KEY in entry:
@@ -133,14 +162,14 @@ def find_write(uri: str, write_id: str) -> int:
         info = _local_commit_info(location, candidate, require_timestamp=False)
         if info is None:
             break
-        if info.get(WRITE_ID_KEY) == write_id:
+        if commit_metadata(info).get(WRITE_ID_KEY) == write_id:
             return candidate
     else:
         raise VersionNotFoundError(
             f"no commit of Delta table '{uri}' carries write id {write_id}; the write did not land"
         )
     for entry in table.history(limit=_WRITE_SEARCH_DEPTH):
-        if entry.get(WRITE_ID_KEY) == write_id:
+        if commit_metadata(entry).get(WRITE_ID_KEY) == write_id:
             return int(entry["version"])
     raise VersionNotFoundError(
         f"no commit of Delta table '{uri}' carries write id {write_id}; the write did not land"

@@ -126,7 +126,9 @@ class PrepareRows:
             tally.split_counts.update({"test": test_rows, "train": batch.num_rows - test_rows})
             tally.profile.update(batch)
             rows += batch.num_rows
-            yield batch if batch.schema.equals(self.output_schema) else batch.cast(self.output_schema)
+            if not batch.schema.equals(self.output_schema):
+                batch = batch.cast(self.output_schema)
+            yield batch
         self.tally.add(tally)
 
     def _input_batches(self, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
