@@ -5,10 +5,13 @@ Parquet and Delta, blocks of about 1 MiB of text for CSV), so memory stays bound
 size, not the file size.
 """
 
+import bz2
+import gzip
 import hashlib
 import os
+import re
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import BinaryIO, Callable, Iterator, Optional
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -28,6 +31,8 @@ _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".tsv", ".txt")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _HASH_CHUNK = 1 << 20
 _CSV_BLOCK_BYTES = 1 << 20
+_UTF8_ERROR = re.compile(r"invalid UTF8|UTF-?8", re.IGNORECASE)
+_OPENERS: dict = {".gz": gzip.open, ".bz2": bz2.open}
 
 
 @dataclass
@@ -113,12 +118,50 @@ def _file_dataset(path: str, files: list, schema: pa.Schema) -> MetaDataset:
     )
 
 
-def _guarded(location: str, batches: Callable[[], Iterator[pa.RecordBatch]]) -> Iterator[pa.RecordBatch]:
-    """Turn Arrow parse errors raised mid-stream into one-line InvalidInputErrors."""
+def _open_text(path: str) -> BinaryIO:
+    opener = _OPENERS.get(os.path.splitext(path)[1].lower(), open)
+    return opener(path, "rb")
+
+
+def _first_non_utf8(path: str) -> Optional[tuple[int, int]]:
+    """Line number (from 1) and byte offset (in the uncompressed text) of the first byte of
+    ``path`` that is not UTF-8, or None when the whole file decodes."""
+    offset = 0
+    with _open_text(path) as text:
+        for number, line in enumerate(text, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, offset + exc.start
+            offset += len(line)
+    return None
+
+
+def _not_utf8_error(path: str, columns: list) -> InvalidInputError:
+    where = _first_non_utf8(path)
+    position = f" at line {where[0]} (byte {where[1]})" if where else ""
+    within = f" in columns {columns}" if columns else ""
+    return InvalidInputError(
+        f"input '{path}' is not valid UTF-8{position}{within}: it mixes text encodings (e.g. "
+        "Latin-1 lines in a UTF-8 file); re-encode the file as UTF-8, e.g. with "
+        "`iconv -f latin1 -t utf-8`, and run again"
+    )
+
+
+def _guarded(location: str, batches: Callable[[], Iterator[pa.RecordBatch]],
+             schema: Optional[pa.Schema] = None) -> Iterator[pa.RecordBatch]:
+    """Turn Arrow parse errors raised mid-stream into one-line InvalidInputErrors.
+
+    For a CSV (``schema`` given), a text-encoding error names the first line that is not UTF-8.
+    """
     try:
         yield from batches()
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
         detail = str(exc).strip().splitlines()[0]
+        if schema is not None and (isinstance(exc, UnicodeDecodeError) or _UTF8_ERROR.search(detail)):
+            column = re.search(r"column #(\d+)", detail)
+            names = [schema.names[int(column.group(1))]] if column else []
+            raise _not_utf8_error(location, names) from None
         raise InvalidInputError(
             f"input '{location}' cannot be read consistently: {detail}; fix the offending rows "
             "or give the column one type throughout"
@@ -134,19 +177,18 @@ def _open_csv(path: str) -> InputStream:
         reader = pa_csv.open_csv(path, read_options=read_options, parse_options=parse_options)
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         detail = str(exc).strip().splitlines()[0]
+        if isinstance(exc, UnicodeDecodeError) or _UTF8_ERROR.search(detail):
+            raise _not_utf8_error(path, []) from None
         raise InvalidInputError(f"input '{path}' is not a readable CSV file: {detail}") from exc
     schema = reader.schema
     not_text = [f.name for f in schema if pa.types.is_binary(f.type)]
     if not_text:
-        raise InvalidInputError(
-            f"input '{path}' has columns {not_text} that are not valid UTF-8 text; "
-            "re-encode the file as UTF-8"
-        )
+        raise _not_utf8_error(path, not_text)
     return InputStream(
         kind="csv",
         location=path,
         schema=schema,
-        batches=_guarded(path, lambda: iter(reader)),
+        batches=_guarded(path, lambda: iter(reader), schema),
         dataset=_file_dataset(path, [path], schema),
     )
 
