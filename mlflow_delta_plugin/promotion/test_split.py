@@ -20,7 +20,7 @@ from mlflow_delta_plugin.steps.feature_table import (
     load_split,
 )
 
-__all__ = ["TestSplit", "load_test_split"]
+__all__ = ["TestSplit", "load_test_split", "test_split_dataset"]
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,19 @@ def load_test_split(table: str, version: Optional[int] = None, label: Optional[s
     x_test, y_test = load_split(features, TEST)
     if task not in (CLASSIFICATION, REGRESSION):
         task = infer_task("auto", y_test, features.label_type, features.spec.label)
+    return TestSplit(features=features, dataset=test_split_dataset(features), x=x_test, y=y_test,
+                     task=task)
+
+
+def test_split_dataset(features: FeatureTable) -> DeltaVersionDataset:
+    """The ``test`` split of the pinned version as a loggable dataset (label as ``targets``),
+    named ``<table folder>@v<version>-test``; the same for every engine that reads it."""
     pinned = features.pinned
     source = DeltaVersionSource.from_pinned(
         pinned, filters=[(features.spec.split_column, "=", TEST)])
     base = pinned.uri.rstrip("/").rsplit("/", 1)[-1]
-    dataset = DeltaVersionDataset(source, targets=features.spec.label,
-                                  name=f"{base}@v{pinned.version}-{TEST}")
-    return TestSplit(features=features, dataset=dataset, x=x_test, y=y_test, task=task)
+    return DeltaVersionDataset(source, targets=features.spec.label,
+                               name=f"{base}@v{pinned.version}-{TEST}")
+
+
+test_split_dataset.__test__ = False  # not a pytest test function

@@ -9,7 +9,7 @@ metrics logged with a ``champion_`` prefix and both sets side by side in
 
 import logging
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional, Union
 
 import mlflow
 import pandas as pd
@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from mlflow_delta_plugin.config import DEFAULT_TABLE
-from mlflow_delta_plugin.engine import EMBEDDED, SPARK, check_engine
+from mlflow_delta_plugin.engine import EMBEDDED, SPARK, check_engine, spark_session
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.models.catalog import CLASSIFICATION
 from mlflow_delta_plugin.promotion.aliases import CHAMPION
@@ -29,6 +29,11 @@ from mlflow_delta_plugin.promotion.model_refs import (
 )
 from mlflow_delta_plugin.promotion.test_split import TestSplit, load_test_split
 from mlflow_delta_plugin.runs import log_step_params
+from mlflow_delta_plugin.steps.spark_evaluation import (
+    SparkTestSplit,
+    load_spark_test_split,
+    predicted_dataset,
+)
 
 __all__ = ["CHAMPION_PREFIX", "COMPARISON_ARTIFACT", "EvaluateResult", "evaluate"]
 
@@ -64,10 +69,10 @@ class EvaluateResult:
     champion_metrics: Optional[dict]
 
 
-def _evaluator_config(split: TestSplit, prefix: Optional[str] = None) -> dict:
+def _evaluator_config(task: str, labels: pd.Series, prefix: Optional[str] = None) -> dict:
     config: dict = {"log_model_explainability": False}
-    if split.task == CLASSIFICATION:
-        classes = sorted(split.y.unique())
+    if task == CLASSIFICATION:
+        classes = sorted(labels.unique())
         if len(classes) == 2:
             config["pos_label"] = classes[-1]  # as metrics.score_model does
     if prefix:
@@ -75,12 +80,21 @@ def _evaluator_config(split: TestSplit, prefix: Optional[str] = None) -> dict:
     return config
 
 
-def _run_evaluator(model_uri: str, split: TestSplit, prefix: Optional[str] = None) -> dict:
+def _run_evaluator(model_uri: str, split: Union[TestSplit, SparkTestSplit],
+                   prefix: Optional[str] = None, spark: Any = None) -> dict:
+    """The default evaluator's metrics of ``model_uri`` on ``split``: the model predicts here
+    (embedded), or its predictions come from Spark (``spark`` given, a ``SparkTestSplit``)."""
     model_type = "classifier" if split.task == CLASSIFICATION else "regressor"
     try:
-        result = mlflow.models.evaluate(model_uri, data=split.dataset, model_type=model_type,
+        if spark is None:
+            model, data, labels = model_uri, split.dataset, split.y
+        else:  # the dataset carries the predictions
+            model, data = None, predicted_dataset(spark, model_uri, split)
+            labels = data.df[data.targets]
+        result = mlflow.models.evaluate(model, data=data, model_type=model_type,
                                         evaluators="default",
-                                        evaluator_config=_evaluator_config(split, prefix))
+                                        evaluator_config=_evaluator_config(split.task, labels,
+                                                                           prefix))
     except MlflowException as exc:
         message = " ".join(str(exc.message).split())[:300]
         raise InvalidInputError(
@@ -119,6 +133,9 @@ def evaluate(
         version: Delta version (None = latest), pinned once for model and champion.
         model_name: registered model whose ``champion`` to compare with; defaults to the name
             in a ``models:/`` URI.
+        engine: ``embedded`` (the model predicts in this process), or ``spark``: the test
+            split is read through Spark and scored there with ``spark_udf``; see
+            :mod:`~mlflow_delta_plugin.steps.spark_evaluation` for the metrics then.
 
     Returns:
         Both metric sets and where they came from.
@@ -133,16 +150,16 @@ def evaluate(
         >>> result.metrics["roc_auc"], result.champion_metrics  # doctest: +SKIP
     """
     check_engine(engine)
-    if engine == SPARK:
-        raise InvalidInputError("engine=spark is not available for evaluate yet; use engine=embedded")
     client = MlflowClient()
     model = resolve_model_uri(client, model_uri)
     name = (model_name or "").strip() or model.model_name
     if name:
         require_registered_model(client, name)
     trained_with = training_params(client, model.run_id)
-    split = load_test_split(table, version, trained_with.get("label") or None,
-                            trained_with.get("task"))
+    label, task = trained_with.get("label") or None, trained_with.get("task")
+    session = spark_session() if engine == SPARK else None
+    split = load_test_split(table, version, label, task) if session is None \
+        else load_spark_test_split(session, table, version, label, task)
     champion = version_by_alias(client, name, CHAMPION) if name else None
     champion_version = str(champion.version) if champion is not None else None
 
@@ -151,11 +168,12 @@ def evaluate(
     log_step_params({
         "model_uri": model.uri, "table": split.table, "delta_version": split.version,
         "task": split.task, "model_name": name or "", "champion_version": champion_version or "",
+        "engine": engine,
     })
     mlflow.set_tags({"delta.table": split.table, "delta.version": str(split.version)})
-    _log.info("evaluate: %s on the test split (%d rows) of '%s' version %d", model.uri,
-              len(split.y), split.table, split.version)
-    metrics = _run_evaluator(model.uri, split)
+    _log.info("evaluate: %s on the test split of '%s' version %d (engine=%s)", model.uri,
+              split.table, split.version, engine)
+    metrics = _run_evaluator(model.uri, split, spark=session)
 
     champion_metrics = None
     if champion_version is not None:
@@ -166,7 +184,7 @@ def evaluate(
             _log.info("evaluate: champion version %s of '%s' on the same rows", champion_version,
                       name)
             champion_metrics = _run_evaluator(f"models:/{name}/{champion_version}", split,
-                                              CHAMPION_PREFIX)
+                                              CHAMPION_PREFIX, session)
         mlflow.log_table(_comparison(metrics, champion_metrics), COMPARISON_ARTIFACT)
     return EvaluateResult(
         run_id=run.info.run_id if run else "", model_uri=model.uri, model_name=name,

@@ -16,14 +16,16 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
-from mlflow_delta_plugin.engine import EMBEDDED, SPARK, check_engine
+from mlflow_delta_plugin.engine import EMBEDDED, SPARK, check_engine, spark_session
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.metrics import HIGHER_IS_BETTER
 from mlflow_delta_plugin.models.catalog import MODEL_TYPES, build_model
+from mlflow_delta_plugin.models.spark_catalog import SPARK_MODEL_TYPES
 from mlflow_delta_plugin.runs import log_step_params
 from mlflow_delta_plugin.split import TEST, TRAIN
 from mlflow_delta_plugin.steps.feature_table import infer_task, load_feature_table, load_split
 from mlflow_delta_plugin.steps.fitting import check_registered_name, fit_and_log_model
+from mlflow_delta_plugin.steps.spark_split import collect_splits
 from mlflow_delta_plugin.tuning import (
     SearchOutcome,
     SearchSettings,
@@ -180,14 +182,23 @@ def tune(
         seed: seeds the validation split, the tuner and the estimators.
         validation_fraction: share of the train split held out to score trials.
         tuner: a tuner name (see ``tuning.TUNERS``) or instance.
+        engine: ``embedded``, or ``spark``: the splits are read through Spark (the active
+            session or a new local one) and collected to the driver when they fit (see
+            :mod:`~mlflow_delta_plugin.steps.spark_split`); with ``parallelism`` > 1 the
+            trials run as Spark tasks (hyperopt ``SparkTrials``), that many at once. With
+            ``parallelism=1`` they run one after another on the driver, as with
+            ``engine=embedded``, and propose the same configurations for the same seed.
 
     Raises:
         InvalidInputError: bad parameter, or every trial failed. Nothing is registered then.
         TableNotFoundError, VersionNotFoundError.
     """
     check_engine(engine)
-    if engine == SPARK:
-        raise InvalidInputError("engine=spark is not available for tune yet; use engine=embedded")
+    if model_type in SPARK_MODEL_TYPES:
+        raise InvalidInputError(
+            f"tune does not search Spark ML model types ('{model_type}'); train it with chosen "
+            f"hyperparams, or tune one of {sorted(MODEL_TYPES)} with engine=spark"
+        )
     settings = SearchSettings(max_evals=max_evals, parallelism=parallelism, seed=seed,
                               early_stop=early_stop)
     if model_type not in MODEL_TYPES:
@@ -202,8 +213,12 @@ def tune(
     search = make_tuner(tuner) if isinstance(tuner, str) else tuner
 
     features = load_feature_table(table, version, label)
-    x_train, y_train = load_split(features, TRAIN)
-    x_test, y_test = load_split(features, TEST)
+    if engine == SPARK:
+        # the session stays active: hyperopt_tuner runs parallel trials with SparkTrials then
+        (x_train, y_train), (x_test, y_test) = collect_splits(spark_session(), features)
+    else:
+        x_train, y_train = load_split(features, TRAIN)
+        x_test, y_test = load_split(features, TEST)
     resolved_task = infer_task(task, y_train, features.label_type, features.spec.label)
     objective_metric = resolve_metric(metric, resolved_task, int(y_train.nunique()))
     space = custom_space or default_search_space(model_type, resolved_task)
@@ -227,11 +242,14 @@ def tune(
         "metric_direction": "higher" if objective_metric in HIGHER_IS_BETTER else "lower",
         "search_space": search_space_to_json(space), "max_evals": settings.max_evals,
         "parallelism": settings.parallelism, "early_stop": settings.early_stop,
-        "validation_fraction": validation_fraction,
+        "validation_fraction": validation_fraction, "engine": engine,
     })
     _log.info("tune: %s on %d rows of '%s' version %d, %d trials (%d at once), %s %s",
               model_type, len(x_train), pinned.uri, pinned.version, settings.max_evals,
               settings.parallelism, search.name, objective_metric)
+    if engine == SPARK and settings.parallelism == 1:
+        _log.info("tune: parallelism=1 runs the trials one at a time on the driver; "
+                  "parallelism > 1 runs them as Spark tasks (SparkTrials)")
     started = time.perf_counter()
     with TrialRunLogger(run, features.dataset, context="training") as trial_runs:
         outcome = search.search(objective, space, settings,

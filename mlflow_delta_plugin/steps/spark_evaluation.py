@@ -1,0 +1,108 @@
+"""``evaluate`` on Spark: the pinned test split read through Spark and scored on the executors
+with ``mlflow.pyfunc.spark_udf`` (the deployment scorer's
+:func:`~mlflow_delta_plugin.deployment.scorer.score_frame`), then judged by MLflow's default
+evaluator from the predictions.
+
+Only the label and prediction columns come back to the driver. MLflow's evaluator takes them
+as a static dataset (``predictions=``) that carries the test split's name, digest and Delta
+source, so the run's ``evaluation`` input is the same dataset the embedded engine logs. The
+evaluator has no model to ask for class probabilities then: classifiers get the metrics and
+plots computed from predicted labels (accuracy, precision, recall, F1, confusion matrix), not
+``roc_auc``, ``log_loss`` or the curves; regressors get every metric but ``score`` (the
+scikit-learn estimator's own ``score``, which needs the estimator on the driver).
+"""
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import mlflow
+from mlflow.data.pandas_dataset import PandasDataset
+
+from mlflow_delta_plugin.datasets.dataset import DeltaVersionDataset
+from mlflow_delta_plugin.deployment.config import ScoringSpec
+from mlflow_delta_plugin.deployment.scorer import resolve_model, score_frame
+from mlflow_delta_plugin.errors import InvalidInputError
+from mlflow_delta_plugin.models.catalog import CLASSIFICATION, REGRESSION
+from mlflow_delta_plugin.promotion.test_split import test_split_dataset
+from mlflow_delta_plugin.split import TEST
+from mlflow_delta_plugin.steps.feature_table import FeatureTable, load_feature_table
+from mlflow_delta_plugin.steps.spark_split import read_split
+from mlflow_delta_plugin.steps.spark_training import spark_labels
+
+__all__ = ["PREDICTION_COLUMN", "SparkTestSplit", "load_spark_test_split", "predicted_dataset"]
+
+PREDICTION_COLUMN = "prediction"
+
+
+@dataclass(frozen=True)
+class SparkTestSplit:
+    """The test rows of a pinned version as a Spark DataFrame, and as a loggable dataset.
+
+    Attributes:
+        features: the pinned feature table.
+        dataset: the test split as a :class:`DeltaVersionDataset` (what the run logs).
+        rows: the test rows (features and label), read through Spark.
+        task: ``classification`` or ``regression``.
+    """
+
+    features: FeatureTable
+    dataset: DeltaVersionDataset
+    rows: Any
+    task: str
+
+    @property
+    def table(self) -> str:
+        """The table URI."""
+        return self.features.pinned.uri
+
+    @property
+    def version(self) -> int:
+        """The pinned Delta version."""
+        return self.features.pinned.version
+
+
+def load_spark_test_split(spark: Any, table: str, version: Optional[int] = None,
+                          label: Optional[str] = None, task: Optional[str] = None
+                          ) -> SparkTestSplit:
+    """Pin ``version`` (None = latest) of ``table`` and read its ``test`` split through Spark.
+
+    Args:
+        task: the model's task when known (from its training run); inferred from the test
+            labels on the executors otherwise.
+
+    Raises:
+        TableNotFoundError, VersionNotFoundError, InvalidInputError (not a feature table).
+    """
+    features = load_feature_table(table, version, label)
+    rows = read_split(spark, features, TEST)
+    if task not in (CLASSIFICATION, REGRESSION):
+        task = spark_labels("auto", rows, features).task
+    return SparkTestSplit(features=features, dataset=test_split_dataset(features), rows=rows,
+                          task=task)
+
+
+def predicted_dataset(spark: Any, model_uri: str, split: SparkTestSplit) -> PandasDataset:
+    """The test split's labels and ``model_uri``'s predictions of them (scored by Spark), as a
+    static dataset with the name, digest and source of ``split.dataset``.
+
+    Raises:
+        InvalidInputError: the split has no rows.
+    """
+    label = split.features.spec.label
+    result_type = "double" if split.task == REGRESSION \
+        else split.rows.schema[label].dataType.simpleString()
+    pinned_uri, _ = resolve_model(model_uri)
+    spec = ScoringSpec(input_table=split.table, output_table="", input_version=split.version,
+                       prediction_column=PREDICTION_COLUMN, result_type=result_type)
+    scored = score_frame(spark, pinned_uri, split.rows, spec)
+    frame = scored.select(f"`{label}`", PREDICTION_COLUMN).toPandas()
+    if frame.empty:
+        raise InvalidInputError(
+            f"Delta table '{split.table}' version {split.version} has no '{TEST}' rows; run "
+            "prepare with a test_fraction that leaves both splits non-empty"
+        )
+    if split.task == CLASSIFICATION:
+        frame[PREDICTION_COLUMN] = frame[PREDICTION_COLUMN].astype(frame[label].dtype)
+    return mlflow.data.from_pandas(frame, source=split.dataset.source, targets=label,
+                                   name=split.dataset.name, digest=split.dataset.digest,
+                                   predictions=PREDICTION_COLUMN)
