@@ -1,21 +1,24 @@
-"""Test launcher: run the ``prepare`` entry point and SIGKILL itself at a chosen point.
+"""Test launcher: run the ``prepare`` entry point and interrupt it at a chosen point.
 
-Usage: ``python kill_during_prepare.py POINT [prepare arguments...]`` where POINT is
+Usage: ``python interrupt_prepare.py POINT [prepare arguments...]`` where POINT is
 
 - ``batch:N``: when delta-rs pulls batch N (0: before any row reached the writer),
 - ``exhausted``: right after the last input batch was handed to delta-rs, before it flushes
   its last files and commits,
-- ``committed``: right after the Delta commit, before the MLflow run records it.
+- ``committed``: right after the Delta commit, before the MLflow run records it,
+- ``pause:N``: when delta-rs pulls batch N of the first write, create ``<table>.paused`` and wait
+  until ``<table>.resume`` exists (another writer commits meanwhile); ``none``: no interruption.
 
 The hook wraps the functions ``mlflow_delta_plugin.steps.prepare`` calls; production code
-carries no test hook. The process dies by SIGKILL, like a machine that lost power: no
-``finally`` block, ``atexit`` handler or MLflow run end gets to run.
+carries no test hook. Kill points end the process by SIGKILL, like a machine that lost power:
+no ``finally`` block, ``atexit`` handler or MLflow run end gets to run.
 """
 
 import importlib
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -29,11 +32,23 @@ def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-def _killing_reader(reader: pa.RecordBatchReader, point: str) -> pa.RecordBatchReader:
+def _pause(table: str) -> None:
+    paused, resume = Path(f"{table}.paused"), Path(f"{table}.resume")
+    if paused.exists():  # pause the first write only, not its retries
+        return
+    paused.touch()
+    while not resume.exists():
+        time.sleep(0.02)
+
+
+def _interrupting_reader(reader: pa.RecordBatchReader, point: str,
+                         table: str) -> pa.RecordBatchReader:
     def batches():
         for number, batch in enumerate(reader):
             if point == f"batch:{number}":
                 _die()
+            if point == f"pause:{number}":
+                _pause(table)
             yield batch
         if point == "exhausted":
             _die()
@@ -42,7 +57,7 @@ def _killing_reader(reader: pa.RecordBatchReader, point: str) -> pa.RecordBatchR
 
 
 def install(point: str) -> None:
-    """Patch prepare's writer so the process kills itself at ``point``."""
+    """Patch prepare's writer so the process is interrupted at ``point``."""
     step = importlib.import_module("mlflow_delta_plugin.steps.prepare")
 
     write, find_write = step.write_deltalake, step.find_write
@@ -51,7 +66,7 @@ def install(point: str) -> None:
         # Small files make delta-rs flush data files while the input still streams, as it does
         # with the default size on inputs of many GiB: a kill then leaves uncommitted files.
         kwargs["target_file_size"] = SMALL_FILE_BYTES
-        return write(table, _killing_reader(data, point), *args, **kwargs)
+        return write(table, _interrupting_reader(data, point, table), *args, **kwargs)
 
     def find_write_then_die(*args, **kwargs):
         if point == "committed":

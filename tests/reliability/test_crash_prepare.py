@@ -1,7 +1,7 @@
 """`kill -9` a `prepare --mode append` at several points: the table stays at its previous version,
 the next run succeeds, and orphan cleanup removes the killed writer's files and only those.
 
-Kill points (tests/reliability/kill_during_prepare.py kills the process from inside):
+Kill points (tests/reliability/interrupt_prepare.py kills the process from inside):
 - ``batch:0``: the writer has the input open but no row reached delta-rs;
 - ``batch:3``: mid-stream, data files already flushed (small target file size);
 - ``exhausted``: every row handed to delta-rs, last files being flushed, no commit yet;
@@ -35,7 +35,7 @@ pytestmark = pytest.mark.slow
 
 SOAK = os.environ.get("MLFLOW_DELTA_SOAK") == "1"
 ROWS = 200_000
-KILLER = Path(__file__).with_name("kill_during_prepare.py")
+KILLER = Path(__file__).with_name("interrupt_prepare.py")
 POINTS = (["batch:0", "batch:1", "batch:3", "batch:6", "exhausted", "external", "committed"]
           if SOAK else ["batch:0", "batch:3", "exhausted", "external", "committed"])
 ROUNDS = int(os.environ.get("MLFLOW_DELTA_SOAK_ROUNDS", "4")) if SOAK else 1
