@@ -36,7 +36,7 @@ pytestmark = pytest.mark.slow
 SOAK = os.environ.get("MLFLOW_DELTA_SOAK") == "1"
 ROWS = 200_000
 KILLER = Path(__file__).with_name("interrupt_prepare.py")
-POINTS = (["batch:0", "batch:1", "batch:3", "batch:6", "exhausted", "external", "committed"]
+POINTS = (["batch:0", "batch:1", "batch:3", "batch:4", "exhausted", "external", "committed"]
           if SOAK else ["batch:0", "batch:3", "exhausted", "external", "committed"])
 ROUNDS = int(os.environ.get("MLFLOW_DELTA_SOAK_ROUNDS", "4")) if SOAK else 1
 
