@@ -55,6 +55,29 @@ def use_sqlite_tracking(folder: Path) -> str:
     return uri
 
 
+def process_tree(root_pid: int) -> dict:
+    """pid -> fields of ``/proc/<pid>/stat`` (after the command name) for ``root_pid`` and every
+    living descendant of it."""
+    children, stats = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(entry)] = fields
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    tree, stack = {}, [root_pid]
+    while stack:
+        pid = stack.pop()
+        if pid in stats:
+            tree[pid] = stats[pid]
+        stack.extend(children.get(pid, ()))
+    return tree
+
+
 def ms(seconds: float) -> str:
     """Seconds as milliseconds text."""
     return f"{seconds * 1000:.1f}"
