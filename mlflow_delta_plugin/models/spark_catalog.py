@@ -112,8 +112,8 @@ def label_index_expression(label: str, classes: Sequence[Any], sql_type: str) ->
 def _prediction_to_label(classes: Sequence[Any], sql_type: str) -> str:
     cases = " ".join(f"WHEN {index} THEN {_literal(value, sql_type)}"
                      for index, value in enumerate(classes))
-    return (f"SELECT *, CASE CAST({PREDICTED_INDEX_COLUMN} AS INT) {cases} END AS {PREDICTION_COLUMN} "
-            "FROM __THIS__")
+    return (f"SELECT *, CASE CAST({PREDICTED_INDEX_COLUMN} AS INT) {cases} END "
+            f"AS {PREDICTION_COLUMN} FROM __THIS__")
 
 
 def build_spark_pipeline(
@@ -156,8 +156,8 @@ def build_spark_pipeline(
             f"label has {len(classes)}; use model_type=spark_lr"
         )
     estimator = spec.estimator(task, hyperparams, seed)
-    estimator._set(featuresCol=_VECTOR_COLUMN, labelCol=INDEX_COLUMN,
-                   predictionCol=PREDICTED_INDEX_COLUMN if task == CLASSIFICATION else PREDICTION_COLUMN)
+    predicted = PREDICTED_INDEX_COLUMN if task == CLASSIFICATION else PREDICTION_COLUMN
+    estimator._set(featuresCol=_VECTOR_COLUMN, labelCol=INDEX_COLUMN, predictionCol=predicted)
     stages: list = []
     vector_inputs: list = []
     if numeric_features:

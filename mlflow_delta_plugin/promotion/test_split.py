@@ -20,11 +20,27 @@ from mlflow_delta_plugin.steps.feature_table import (
     load_split,
 )
 
-__all__ = ["TestSplit", "load_test_split", "test_split_dataset"]
+__all__ = ["PinnedSplit", "TestSplit", "load_test_split", "test_split_dataset"]
+
+
+class PinnedSplit:
+    """``table`` and ``version`` of a split whose ``features`` attribute is a FeatureTable."""
+
+    features: FeatureTable
+
+    @property
+    def table(self) -> str:
+        """The table URI."""
+        return self.features.pinned.uri
+
+    @property
+    def version(self) -> int:
+        """The pinned Delta version."""
+        return self.features.pinned.version
 
 
 @dataclass(frozen=True)
-class TestSplit:
+class TestSplit(PinnedSplit):
     """The test rows of a pinned version, as frames and as a loggable MLflow dataset.
 
     Attributes:
@@ -42,16 +58,6 @@ class TestSplit:
     x: pd.DataFrame
     y: pd.Series
     task: str
-
-    @property
-    def table(self) -> str:
-        """The table URI."""
-        return self.features.pinned.uri
-
-    @property
-    def version(self) -> int:
-        """The pinned Delta version."""
-        return self.features.pinned.version
 
 
 def load_test_split(table: str, version: Optional[int] = None, label: Optional[str] = None,

@@ -3,12 +3,14 @@ and ``tune`` (which retrains its best configuration the same way ``train`` train
 
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any, Optional
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Optional
 
 import mlflow
 import numpy as np
 import pandas as pd
+
+from mlflow.models.model import ModelInfo
 
 from mlflow_delta_plugin.delta.table import PinnedVersion
 from mlflow_delta_plugin.errors import InvalidInputError
@@ -16,7 +18,8 @@ from mlflow_delta_plugin.metrics import score_model
 from mlflow_delta_plugin.models.logging import log_pipeline
 from mlflow_delta_plugin.registry import register_with_lineage
 
-__all__ = ["LoggedModel", "check_registered_name", "fit_and_log_model", "fit_pipeline"]
+__all__ = ["LoggedModel", "check_registered_name", "fit_and_log_model", "fit_pipeline",
+           "log_and_register"]
 
 _log = logging.getLogger(__name__)
 _TRAIN_SCORE_ROWS = 100_000
@@ -101,7 +104,6 @@ def fit_and_log_model(
     Raises:
         InvalidInputError: the fit failed on the data or a hyperparameter value.
     """
-    run = mlflow.active_run()
     estimator_params = pipeline.named_steps["model"].get_params(deep=False)
     mlflow.log_params({f"model.{k}": v for k, v in estimator_params.items()})
     mlflow.set_tags({"delta.table": pinned.uri, "delta.version": str(pinned.version)})
@@ -109,14 +111,23 @@ def fit_and_log_model(
     fit_seconds = fit_pipeline(pipeline, model_type, x_train, y_train)
     test_metrics = score_model(pipeline, task, *test_split)
     train_metrics = score_model(pipeline, task, *_train_sample(x_train, y_train))
-    mlflow.log_metrics({**{f"test_{k}": v for k, v in test_metrics.items()},
-                        **{f"train_{k}": v for k, v in train_metrics.items()},
-                        "fit_seconds": fit_seconds})
-    model_info = log_pipeline(pipeline, model_type, x_train)
+    return log_and_register(LoggedModel("", None, test_metrics, train_metrics, fit_seconds),
+                            lambda: log_pipeline(pipeline, model_type, x_train), pinned,
+                            registered_model)
+
+
+def log_and_register(scored: LoggedModel, log_model: Callable[[], ModelInfo],
+                     pinned: PinnedVersion, registered_model: Optional[str]) -> LoggedModel:
+    """Log ``scored``'s metrics (``test_``/``train_`` prefixed, and ``fit_seconds``), then the
+    model (``log_model``), then register it as ``registered_model`` when given: last, so a
+    failure anywhere before leaves no registered version. Returns ``scored`` with the URIs."""
+    run = mlflow.active_run()
+    mlflow.log_metrics({**{f"test_{k}": v for k, v in scored.test_metrics.items()},
+                        **{f"train_{k}": v for k, v in scored.train_metrics.items()},
+                        "fit_seconds": scored.fit_seconds})
+    model_info = log_model()
     registered = None
     if registered_model:
         registered = str(register_with_lineage(model_info.model_uri, registered_model, pinned,
                                                run.info.run_id if run else None).version)
-    return LoggedModel(model_uri=model_info.model_uri, registered_version=registered,
-                       test_metrics=test_metrics, train_metrics=train_metrics,
-                       fit_seconds=fit_seconds)
+    return replace(scored, model_uri=model_info.model_uri, registered_version=registered)

@@ -23,7 +23,7 @@ from mlflow_delta_plugin.deployment.config import ScoringSpec
 from mlflow_delta_plugin.deployment.scorer import resolve_model, score_frame
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.models.catalog import CLASSIFICATION, REGRESSION
-from mlflow_delta_plugin.promotion.test_split import test_split_dataset
+from mlflow_delta_plugin.promotion.test_split import PinnedSplit, test_split_dataset
 from mlflow_delta_plugin.split import TEST
 from mlflow_delta_plugin.steps.feature_table import FeatureTable, load_feature_table
 from mlflow_delta_plugin.steps.spark_split import read_split
@@ -35,7 +35,7 @@ PREDICTION_COLUMN = "prediction"
 
 
 @dataclass(frozen=True)
-class SparkTestSplit:
+class SparkTestSplit(PinnedSplit):
     """The test rows of a pinned version as a Spark DataFrame, and as a loggable dataset.
 
     Attributes:
@@ -49,16 +49,6 @@ class SparkTestSplit:
     dataset: DeltaVersionDataset
     rows: Any
     task: str
-
-    @property
-    def table(self) -> str:
-        """The table URI."""
-        return self.features.pinned.uri
-
-    @property
-    def version(self) -> int:
-        """The pinned Delta version."""
-        return self.features.pinned.version
 
 
 def load_spark_test_split(spark: Any, table: str, version: Optional[int] = None,

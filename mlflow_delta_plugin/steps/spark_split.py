@@ -28,7 +28,8 @@ from mlflow_delta_plugin.split import TEST, TRAIN
 from mlflow_delta_plugin.steps.feature_table import FeatureTable
 
 __all__ = ["COLLECT_LIMIT_ENV", "CollectLimit", "collect_limit", "collect_splits",
-           "count_split_rows", "estimate_split_bytes", "human_size", "parse_size", "read_split", "split_columns"]
+           "count_split_rows", "estimate_split_bytes", "human_size", "parse_size", "read_split",
+           "split_columns"]
 
 COLLECT_LIMIT_ENV = "MLFLOW_DELTA_SPARK_COLLECT_LIMIT"
 _DRIVER_SHARE = 0.5

@@ -20,13 +20,12 @@ from mlflow_delta_plugin.models.spark_catalog import (
     label_index_expression,
 )
 from mlflow_delta_plugin.models.spark_metrics import score_spark_model
-from mlflow_delta_plugin.registry import register_with_lineage
 from mlflow_delta_plugin.steps.feature_table import (
     MAX_CLASSES_FOR_AUTO,
     FeatureTable,
     decide_task,
 )
-from mlflow_delta_plugin.steps.fitting import LoggedModel
+from mlflow_delta_plugin.steps.fitting import LoggedModel, log_and_register
 
 __all__ = ["SPARK_REQUIREMENTS", "SparkLabels", "fit_and_log_spark_model", "spark_labels"]
 
@@ -142,7 +141,6 @@ def fit_and_log_spark_model(
     """
     train, test = splits
     pinned = features.pinned
-    run = mlflow.active_run()
     mlflow.set_tags({"delta.table": pinned.uri, "delta.version": str(pinned.version)})
     indexed_train = _with_index(train, features, labels)
     fitted, fit_seconds = _fit(pipeline, model_type, indexed_train)
@@ -151,15 +149,7 @@ def fit_and_log_spark_model(
     test_metrics = score_spark_model(fitted, labels.task, _with_index(test, features, labels),
                                      n_classes)
     train_metrics = score_spark_model(fitted, labels.task, indexed_train, n_classes)
-    mlflow.log_metrics({**{f"test_{k}": v for k, v in test_metrics.items()},
-                        **{f"train_{k}": v for k, v in train_metrics.items()},
-                        "fit_seconds": fit_seconds})
-    model_info = _log_spark_pipeline(fitted, train, features)
-    registered = None
-    if registered_model:
-        registered = str(register_with_lineage(model_info.model_uri, registered_model, pinned,
-                                               run.info.run_id if run else None).version)
-    return LoggedModel(model_uri=model_info.model_uri, registered_version=registered,
-                       test_metrics=test_metrics, train_metrics=train_metrics,
-                       fit_seconds=fit_seconds)
+    return log_and_register(LoggedModel("", None, test_metrics, train_metrics, fit_seconds),
+                            lambda: _log_spark_pipeline(fitted, train, features), pinned,
+                            registered_model)
 

@@ -90,7 +90,8 @@ def _train_spark_ml(features: FeatureTable, model_type: str, hyperparams: Option
                     task: str, registered_model: Optional[str], seed: int) -> "TrainResult":
     """A Spark ML model type, fitted and scored on the executors (no rows collected)."""
     session = spark_session()
-    train_rows, test_rows = read_split(session, features, TRAIN), read_split(session, features, TEST)
+    train_rows = read_split(session, features, TRAIN)
+    test_rows = read_split(session, features, TEST)
     labels = spark_labels(task, train_rows, features)
     pipeline = build_spark_pipeline(model_type, labels.task, features.numeric_features,
                                     features.categorical_features, labels.classes,

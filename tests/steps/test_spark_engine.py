@@ -212,7 +212,8 @@ def test_evaluate_on_spark_scores_regressors_like_embedded(prepared_table, model
 
 def test_train_entry_point_with_engine_spark(prepared_table, mlflow_env, tmp_path):
     done = run_script("train", "--table", prepared_table, "--model_type", "linear",
-                      "--engine", "spark", env={**mlflow_env, "MLFLOW_DELTA_SPARK_MASTER": "local[1]"},
+                      "--engine", "spark",
+                      env={**mlflow_env, "MLFLOW_DELTA_SPARK_MASTER": "local[1]"},
                       cwd=tmp_path, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     [run] = mlflow.search_runs(filter_string="params.engine = 'spark'", output_format="list")
