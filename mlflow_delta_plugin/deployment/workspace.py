@@ -2,7 +2,16 @@
 
 Every call goes through :func:`call`, which turns SDK errors into :class:`WorkspaceCallError`
 (one line, never the token) and retries server errors (HTTP 500) of calls that are safe to
-repeat. The SDK itself retries 429 and 503 (honouring ``Retry-After``).
+repeat.
+
+Retry budget: one API call of the target retries for at most :func:`retry_budget_seconds`
+(default 120 s; ``MLFLOW_DELTA_DATABRICKS_RETRY_SECONDS`` sets it) in total. Within it the SDK
+retries 429 and 503 answers (sleeping ``Retry-After``, default 1 s, plus up to 1 s of jitter)
+and connection errors, as its ``retry_timeout_seconds`` (which the client gets set to the
+budget; the SDK's own default is 300 s); :func:`call` retries HTTP 500 of calls that are safe
+to repeat, while the budget lasts. Past it the call fails with one line naming the operation
+and the last error. A call thus gives up within the budget plus one request's HTTP timeout
+(SDK default 60 s) and one back-off sleep.
 """
 
 import io
@@ -10,31 +19,54 @@ import logging
 import os
 import time
 import uuid
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, TypeVar
 
 from databricks.sdk import WorkspaceClient
+from databricks.sdk.config import Config
 from databricks.sdk.errors import DatabricksError, InternalError, NotFound, ResourceDoesNotExist
 from databricks.sdk.service import jobs
 
 from mlflow_delta_plugin.deployment.code_bundle import DRIVER_SCRIPT, build_wheel
-from mlflow_delta_plugin.errors import DeploymentRunError, WorkspaceCallError
+from mlflow_delta_plugin.errors import DeploymentRunError, InvalidInputError, WorkspaceCallError
 
-__all__ = ["StagedCode", "call", "driver_path", "download", "remove", "run_and_wait",
-           "stage_code", "upload", "wait_for_run", "workspace_client"]
+__all__ = ["RETRY_BUDGET_ENV", "StagedCode", "call", "driver_path", "download", "remove",
+           "retry_budget_seconds", "run_and_wait", "stage_code", "upload", "wait_for_run",
+           "workspace_client"]
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
 _SERVER_ERROR_ATTEMPTS = 4
+RETRY_BUDGET_ENV = "MLFLOW_DELTA_DATABRICKS_RETRY_SECONDS"
+_DEFAULT_RETRY_BUDGET_S = 120
 _TERMINAL_STATES = {jobs.RunLifeCycleState.TERMINATED, jobs.RunLifeCycleState.SKIPPED,
                     jobs.RunLifeCycleState.INTERNAL_ERROR}
 
 
+def retry_budget_seconds() -> int:
+    """Seconds one API call may spend retrying (``MLFLOW_DELTA_DATABRICKS_RETRY_SECONDS``).
+
+    Raises:
+        InvalidInputError: the variable is not a positive whole number.
+    """
+    text = os.environ.get(RETRY_BUDGET_ENV, "").strip()
+    if not text:
+        return _DEFAULT_RETRY_BUDGET_S
+    if not text.isdigit() or int(text) < 1:
+        raise InvalidInputError(f"{RETRY_BUDGET_ENV}={text!r} is not a positive whole number of "
+                                "seconds; unset it for the default of "
+                                f"{_DEFAULT_RETRY_BUDGET_S}")
+    return int(text)
+
+
 def workspace_client(profile: Optional[str] = None) -> WorkspaceClient:
     """A client from the environment (``DATABRICKS_HOST``/``DATABRICKS_TOKEN``, ...) or a
-    ``~/.databrickscfg`` profile."""
+    ``~/.databrickscfg`` profile, retrying within :func:`retry_budget_seconds`."""
+    budget = retry_budget_seconds()
     try:
-        return WorkspaceClient(profile=profile) if profile else WorkspaceClient()
+        options = {"profile": profile} if profile else {}
+        return WorkspaceClient(config=Config(retry_timeout_seconds=budget, **options))
     except Exception as exc:  # noqa: BLE001 - ValueError of the SDK's config resolution
         raise WorkspaceCallError(f"cannot reach a Databricks workspace: {_redact(str(exc))}; set "
                                  "DATABRICKS_HOST and DATABRICKS_TOKEN or a profile") from None
@@ -55,18 +87,28 @@ def call(operation: str, function: Callable[..., T], *args: Any, retry_server_er
         retry_server_errors: retry HTTP 500 answers (only for calls that are safe to repeat).
     """
     attempts = _SERVER_ERROR_ATTEMPTS if retry_server_errors else 1
+    budget = retry_budget_seconds()
+    deadline = time.monotonic() + budget
     for attempt in range(1, attempts + 1):
         try:
             return function(*args, **kwargs)
         except InternalError as exc:
-            if attempt == attempts:
+            pause = min(2 ** (attempt - 1), 8)
+            if attempt == attempts or time.monotonic() + pause > deadline:
                 raise WorkspaceCallError(f"Databricks could not {operation}: {_redact(str(exc))}"
                                          ) from None
             _log.info("Retrying '%s' after a server error (attempt %d)", operation, attempt)
-            time.sleep(min(2 ** (attempt - 1), 8))
+            time.sleep(pause)
         except DatabricksError as exc:
             raise WorkspaceCallError(f"Databricks could not {operation}: {_redact(str(exc))}"
                                      ) from None
+        except (TimeoutError, RuntimeError) as exc:  # the SDK's retries ran out of budget
+            if exc.__cause__ is None:
+                raise
+            last = exc.__cause__
+            raise WorkspaceCallError(
+                f"Databricks could not {operation}: still failing after {budget} s of retries "
+                f"({RETRY_BUDGET_ENV}): {_redact(str(last))}") from None
     raise AssertionError("unreachable")  # pragma: no cover
 
 
@@ -155,11 +197,18 @@ def wait_for_run(client: WorkspaceClient, run_id: int, timeout_seconds: float,
     Raises:
         DeploymentRunError: it failed, was skipped or cancelled, or outlived the timeout (then it
             is cancelled); the message has the run page URL and the cluster's error.
+        WorkspaceCallError: polling failed past the retry budget (the run is cancelled, best
+            effort, so it does not write after the caller gave up).
     """
     deadline = time.monotonic() + timeout_seconds
     pause = 0.5
     while True:
-        run = call(f"get job run {run_id}", client.jobs.get_run, run_id)
+        try:
+            run = call(f"get job run {run_id}", client.jobs.get_run, run_id)
+        except WorkspaceCallError:  # lost sight of the run: stop it rather than let it write
+            with suppress(WorkspaceCallError):
+                call(f"cancel job run {run_id}", client.jobs.cancel_run, run_id)
+            raise
         state = run.state or jobs.RunState()
         if state.life_cycle_state in _TERMINAL_STATES:
             if state.result_state == jobs.RunResultState.SUCCESS:

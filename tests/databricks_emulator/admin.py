@@ -6,6 +6,10 @@
   never headers or bodies) and clearing it.
 * ``POST /__emulator/clusters``: create an all-purpose cluster directly in a state
   (``{"spec": {...ClusterSpec}, "state": "RUNNING" | "TERMINATED"}``), skipping start-up.
+* ``POST /__emulator/clusters/terminate``: make a cluster fail now (``{"cluster_id", "code",
+  "type", "message", "parameters"}``: a ``TerminationReason`` code and type, the cluster's
+  ``state_message``); a task running on it is stopped and its run ends INTERNAL_ERROR with
+  the cluster's message, as when a driver is lost.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections import deque
 
+from databricks.sdk.service import compute
 from flask import Flask, jsonify
 
 from .clusters import ClusterRegistry, validate_cluster_spec
@@ -91,3 +96,18 @@ def register(app: Flask, faults: FaultInjector, log: RequestLog, clusters: Clust
         if state == "RUNNING":
             cluster.ready_at = 0.0
         return jsonify({"cluster_id": cluster.cluster_id})
+
+    @app.post("/__emulator/clusters/terminate")
+    def terminate_cluster():
+        body = json_body()
+        code, kind = body.get("code", "DRIVER_UNREACHABLE"), body.get("type", "SERVICE_FAULT")
+        if code not in {c.value for c in compute.TerminationReasonCode}:
+            raise invalid_parameter(f"code {code!r} is not a TerminationReasonCode")
+        if kind not in {t.value for t in compute.TerminationReasonType}:
+            raise invalid_parameter(f"type {kind!r} is not a TerminationReasonType")
+        reason = {"code": code, "type": kind}
+        if body.get("parameters"):
+            reason["parameters"] = {str(k): str(v) for k, v in body["parameters"].items()}
+        cluster = clusters.terminate(str(body.get("cluster_id")), body.get(
+            "message", "The driver became unreachable"), reason)
+        return jsonify(clusters.details(cluster))

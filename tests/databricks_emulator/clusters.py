@@ -69,6 +69,7 @@ class Cluster:
     ready_at: float = 0.0
     terminated_time: Optional[int] = None
     libraries: list = field(default_factory=list)  # LibraryFullStatus dicts
+    termination_reason: Optional[dict] = None  # compute.TerminationReason of a failure
 
 
 class ClusterRegistry:
@@ -137,6 +138,7 @@ class ClusterRegistry:
             cluster.state, cluster.state_message = "PENDING", "Starting Spark"
             cluster.ready_at = time.time() + self.config.cluster_start_seconds
             cluster.start_time, cluster.terminated_time = _now_ms(), None
+            cluster.termination_reason = None
             self._save()
             return cluster
 
@@ -154,15 +156,32 @@ class ClusterRegistry:
             time.sleep(0.05)
         return self.get(cluster_id)
 
-    def terminate(self, cluster_id: str, message: str = "Terminated by user") -> Cluster:
-        """Terminate the cluster (a no-op when already terminated)."""
+    def terminate(self, cluster_id: str, message: str = "Terminated by user",
+                  reason: Optional[dict] = None) -> Cluster:
+        """Terminate the cluster (a no-op when already terminated); ``reason`` is the
+        ``TerminationReason`` of a failure (runs on the cluster then fail with it)."""
         with self.lock:
             cluster = self.get(cluster_id)
             if cluster.state != "TERMINATED":
                 cluster.state, cluster.state_message = "TERMINATED", message
                 cluster.terminated_time = _now_ms()
+                cluster.termination_reason = reason
                 self._save()
             return cluster
+
+    def lost(self, cluster_id: str) -> Optional[str]:
+        """The message a run on the cluster fails with when the cluster terminated under it by
+        a failure (``terminate`` with a reason), else None."""
+        with self.lock:
+            cluster = self.get(cluster_id)
+            reason = cluster.termination_reason
+            if cluster.state != "TERMINATED" or not reason:
+                return None
+            parameters = ", ".join(f"{k}: {v}" for k, v in (reason.get("parameters") or {}
+                                                            ).items())
+            return (f"Cluster {cluster_id} was terminated. Reason: {reason['code']} "
+                    f"({reason['type']}). {cluster.state_message}"
+                    + (f" Parameters: {parameters}." if parameters else ""))
 
     def delete_permanently(self, cluster_id: str) -> None:
         """Forget the cluster."""
@@ -221,6 +240,8 @@ class ClusterRegistry:
         })
         if cluster.terminated_time:
             body["terminated_time"] = cluster.terminated_time
+        if cluster.termination_reason:
+            body["termination_reason"] = cluster.termination_reason
         return body
 
 

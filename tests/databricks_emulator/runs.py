@@ -315,7 +315,12 @@ class RunRegistry:
                       message=str(exc), error=str(exc), end_time=_now_ms())
             return "FAILED"
         outcome = run_process(argv, sandbox, env, log_file, self._deadline(run, task),
-                              lambda: run.cancel_requested)
+                              lambda: run.cancel_requested or bool(self.clusters.lost(cluster_id)))
+        lost = None if run.cancel_requested else self.clusters.lost(cluster_id)
+        if lost:  # the cluster failed under the task: the service ends it INTERNAL_ERROR
+            self._set(run, task, life="INTERNAL_ERROR", result="FAILED", code="CLUSTER_ERROR",
+                      message=lost, end_time=_now_ms())
+            return "FAILED"
         if outcome.exit_code == 0 and not (outcome.canceled or outcome.timed_out):
             self._set(run, task, life="TERMINATED", result="SUCCESS", code="SUCCESS",
                       end_time=_now_ms())
@@ -393,7 +398,7 @@ class RunRegistry:
         status: dict = {"state": _V2_STATE[life]}
         if life not in _ACTIVE:
             kind = ("SUCCESS" if code == "SUCCESS" else "INTERNAL_ERROR" if code == "INTERNAL_ERROR"
-                    else "CLIENT_ERROR")
+                    else "CLOUD_FAILURE" if code == "CLUSTER_ERROR" else "CLIENT_ERROR")
             status["termination_details"] = {"code": code or "SKIPPED", "type": kind,
                                              "message": message}
         return state, status

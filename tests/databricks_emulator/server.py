@@ -167,6 +167,14 @@ class WorkspaceEmulator:
         return self.call("POST", "/__emulator/clusters",
                          json={"spec": full, "state": state})["cluster_id"]
 
+    def terminate_cluster(self, cluster_id: str, *, code: str = "DRIVER_UNREACHABLE",
+                          type_: str = "SERVICE_FAULT", message: str = "Driver is unreachable",
+                          parameters: Optional[dict] = None) -> dict:
+        """Make the cluster fail now (see ``admin.py``); returns its ``ClusterDetails``."""
+        return self.call("POST", "/__emulator/clusters/terminate", json={
+            "cluster_id": cluster_id, "code": code, "type": type_, "message": message,
+            "parameters": parameters or {}})
+
     def get_run(self, run_id: int) -> dict:
         return self.call("GET", "/api/2.1/jobs/runs/get", params={"run_id": run_id})
 

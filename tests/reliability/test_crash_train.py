@@ -36,11 +36,10 @@ from mlflow.exceptions import MlflowException
 
 from mlflow_delta_plugin.runs import ENTRY_POINT_TAG
 from tests.conftest import ENTRYPOINTS, load_entrypoint
+from tests.reliability.soak import SOAK_REPEATS
 
 pytestmark = pytest.mark.slow
 
-SOAK_REPEATS = (int(os.environ.get("MLFLOW_DELTA_SOAK_REPEATS", "10"))
-                if os.environ.get("MLFLOW_DELTA_SOAK") == "1" else 1)
 
 # kill point -> (module, attribute) replaced by the killer
 KILL_POINTS = {

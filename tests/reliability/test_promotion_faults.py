@@ -29,11 +29,10 @@ from mlflow_delta_plugin.steps import promote as promote_module
 from mlflow_delta_plugin.steps.prepare import prepare
 from mlflow_delta_plugin.steps.train import train
 from tests.conftest import load_entrypoint
+from tests.reliability.soak import SOAK_REPEATS
 
 pytestmark = pytest.mark.slow
 
-SOAK_REPEATS = (int(os.environ.get("MLFLOW_DELTA_SOAK_REPEATS", "10"))
-                if os.environ.get("MLFLOW_DELTA_SOAK") == "1" else 1)
 ALIAS_WRITES = ("set_registered_model_alias", "delete_registered_model_alias")
 DOWN = 10_000  # a fault "count" that outlasts every retry: the registry is down
 
