@@ -27,9 +27,13 @@ def read_version(
         return table.to_pyarrow_table(columns=wanted, filters=arrow_filters)
     # to_pyarrow_table refuses tables with deletion vectors; scan() applies them, but returns
     # view types, so cast back to the Delta schema before filtering.
+    # The filtered columns are read too (they may not be wanted), then dropped after filtering.
     schema = pa.schema(table.schema().to_arrow())
-    rows = pa.table(table.scan(columns=wanted).read_all())
+    filtered = [str(f[0]) for f in arrow_filters or ()]
+    read = None if wanted is None else wanted + [c for c in dict.fromkeys(filtered)
+                                                 if c not in wanted]
+    rows = pa.table(table.scan(columns=read).read_all())
     rows = rows.cast(pa.schema([schema.field(name) for name in rows.column_names]))
     if arrow_filters:
         rows = rows.filter(pq.filters_to_expression(arrow_filters))
-    return rows
+    return rows if wanted is None else rows.select(wanted)

@@ -108,9 +108,6 @@ def test_deletion_vectors_and_time_travel(dv_feature_table):
         TRAIN_ROWS + TEST_ROWS - len(DELETED)
 
 
-@pytest.mark.xfail(strict=True, raises=pa.ArrowInvalid,
-                   reason="delta/reader.py read_version selects the columns before applying the "
-                          "split filter on tables with deletion vectors")
 def test_embedded_engine_reads_the_same_deletion_vector_table(dv_feature_table):
     _, embedded_run = _run(train, dv_feature_table, label="y", model_type="linear")
     assert int(embedded_run.data.params["rows_train"]) == TRAIN_ROWS - len(DELETED)
