@@ -118,7 +118,8 @@ class PrepareRows:
         partition = context.partitionId() if context is not None else None
         tally = PrepareTally()
         rows = 0
-        for batch in _guarded(self.location, lambda: self._input_batches(batches)):
+        csv_schema = self.csv.schema if self.csv is not None else None
+        for batch in _guarded(self.location, lambda: self._input_batches(batches), csv_schema):
             if batch.num_rows == 0:
                 continue
             batch, test_rows = prepare_batch(batch, self.spec, self.target, self.test_fraction,

@@ -7,6 +7,7 @@ checks and the merged profile are exercised across tasks.
 
 import contextlib
 import json
+import re
 from pathlib import Path
 
 import mlflow
@@ -213,6 +214,14 @@ def _late_type_change(tmp: Path) -> str:
     return str(path)
 
 
+def _late_latin1(tmp: Path) -> str:
+    path = tmp / "late_latin1.csv"
+    _frame(80_000).to_csv(path, index=False)
+    with open(path, "ab") as handle:
+        handle.write("1,1.0,r\u00f6d,False,1\n".encode("latin-1"))
+    return str(path)
+
+
 def _stray_text(tmp: Path) -> str:
     path = tmp / "stray.csv"
     path.write_text("a,b,y\n" + "1,2,0\n" * 50 + "oops,1,0\n")
@@ -243,6 +252,7 @@ BAD_INPUTS = [
      "label column 'y' has 1 null or NaN values in rows"),
     ("type-changes-in-a-late-partition", _late_type_change, "overwrite",
      "cannot be read consistently"),
+    ("not-utf8-in-a-late-partition", _late_latin1, "overwrite", "is not valid UTF-8 at line 80002"),
     ("stray-text-in-numbers", _stray_text, "overwrite", "numeric except for values like 'oops'"),
     ("no-rows", _header_only, "overwrite", "has no rows"),
     ("split-column-taken", _has_split, "overwrite", "named 'split'"),
@@ -264,9 +274,17 @@ def test_bad_input_gives_one_line_and_commits_nothing(spark, mlflow_env, tmp_pat
     assert expected in message and "\n" not in message, message
     if case == "null-label-in-a-late-partition":
         assert "of Spark partition" in message and "Spark partition 0 " not in message
+    with pytest.raises(InvalidInputError) as embedded:     # the embedded engine says the same
+        _run(input=build(tmp_path), table=table, label="y", mode=mode)
+    assert _without_row_numbers(message) == _without_row_numbers(str(embedded.value.message))
     assert DeltaTable(table).version() == 0
     assert _data_files(table) == files
     assert find_table_spec(table, 0).label == "y"
+
+
+def _without_row_numbers(message: str) -> str:
+    """``message`` without where the rows are (Spark counts them per partition)."""
+    return re.sub(r"rows \d+\.\.\d+ of (Spark partition \d+ of )?", "rows of ", message)
 
 
 def _write_csv(path: Path, frame: pd.DataFrame) -> Path:
