@@ -31,7 +31,15 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import bench_dir, median, print_table, print_targets, remove_dir, spread  # noqa: E402
+from _common import (  # noqa: E402
+    bench_dir,
+    median,
+    print_table,
+    print_targets,
+    process_tree,
+    remove_dir,
+    spread,
+)
 
 TARGET_RATIO = 0.9
 
@@ -76,25 +84,8 @@ def start_spark():
 def _process_tree_cpu(root_pid: int) -> float:
     """CPU seconds (user + system, reaped children included) of a process and its descendants."""
     tick = os.sysconf("SC_CLK_TCK")
-    children, stats = {}, {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        stats[int(entry)] = fields
-        children.setdefault(int(fields[1]), []).append(int(entry))
-    total, stack = 0.0, [root_pid]
-    while stack:
-        pid = stack.pop()
-        fields = stats.get(pid)
-        if fields:
-            total += sum(int(v) for v in fields[11:15]) / tick
-        stack.extend(children.get(pid, []))
-    return total
+    return sum(sum(int(v) for v in fields[11:15])
+               for fields in process_tree(root_pid).values()) / tick
 
 
 def consume(make_frame, jvm_pid: int) -> tuple:
