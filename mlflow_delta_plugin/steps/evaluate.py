@@ -32,7 +32,7 @@ from mlflow_delta_plugin.runs import log_step_params
 from mlflow_delta_plugin.steps.spark_evaluation import (
     SparkTestSplit,
     load_spark_test_split,
-    predicted_dataset,
+    spark_predictions,
 )
 
 __all__ = ["CHAMPION_PREFIX", "COMPARISON_ARTIFACT", "EvaluateResult", "evaluate"]
@@ -85,16 +85,17 @@ def _run_evaluator(model_uri: str, split: Union[TestSplit, SparkTestSplit],
     """The default evaluator's metrics of ``model_uri`` on ``split``: the model predicts here
     (embedded), or its predictions come from Spark (``spark`` given, a ``SparkTestSplit``)."""
     model_type = "classifier" if split.task == CLASSIFICATION else "regressor"
+    predicted = None
     try:
         if spark is None:
             model, data, labels = model_uri, split.dataset, split.y
-        else:  # the dataset carries the predictions
-            model, data = None, predicted_dataset(spark, model_uri, split)
+        else:  # the dataset carries the predictions, `predicted` the class probabilities
+            predicted = spark_predictions(spark, model_uri, split)
+            model, data = None, predicted.dataset
             labels = data.df[data.targets]
+        config = _evaluator_config(split.task, labels, prefix)
         result = mlflow.models.evaluate(model, data=data, model_type=model_type,
-                                        evaluators="default",
-                                        evaluator_config=_evaluator_config(split.task, labels,
-                                                                           prefix))
+                                        evaluators="default", evaluator_config=config)
     except MlflowException as exc:
         message = " ".join(str(exc.message).split())[:300]
         raise InvalidInputError(
@@ -102,6 +103,8 @@ def _run_evaluator(model_uri: str, split: Union[TestSplit, SparkTestSplit],
             f"version {split.version}: {message}"
         ) from exc
     metrics = {k: float(v) for k, v in result.metrics.items()}
+    if predicted is not None:
+        metrics.update(predicted.log_probability_metrics(config))
     if prefix:
         metrics = {k[len(prefix):]: v for k, v in metrics.items() if k.startswith(prefix)}
     return metrics

@@ -167,6 +167,15 @@ def test_tune_runs_parallel_trials_with_spark_trials(prepared_table):
     assert result.metrics["roc_auc"] > 0.9
 
 
+PROBABILITY_METRICS = {"log_loss", "roc_auc", "precision_recall_auc"}
+CURVE_PLOTS = {"roc_curve_plot.png", "precision_recall_curve_plot.png", "lift_curve_plot.png",
+               "calibration_curve_plot.png"}
+
+
+def _artifacts(run_id: str) -> set:
+    return {item.path for item in MlflowClient().list_artifacts(run_id)}
+
+
 def test_evaluate_on_spark_compares_with_the_champion_on_the_same_rows(prepared_table,
                                                                        model_name):
     for _ in range(2):
@@ -176,23 +185,40 @@ def test_evaluate_on_spark_compares_with_the_champion_on_the_same_rows(prepared_
     on_spark, spark_run = _run(evaluate, f"models:/{model_name}/2", table=prepared_table,
                                engine="spark")
 
-    label_metrics = {"accuracy_score", "f1_score", "precision_score", "recall_score",
-                     "example_count"}
-    assert label_metrics <= set(on_spark.metrics) <= set(embedded.metrics)
+    # every metric but `score` (the scikit-learn estimator's own), probabilities included
+    assert PROBABILITY_METRICS <= set(on_spark.metrics) == set(embedded.metrics) - {"score"}
     for name in on_spark.metrics:
-        assert on_spark.metrics[name] == pytest.approx(embedded.metrics[name]), name
-    assert on_spark.champion_version == "1"
-    assert on_spark.champion_metrics["accuracy_score"] == pytest.approx(
-        on_spark.metrics["accuracy_score"])
-    assert spark_run.data.metrics["champion_f1_score"] == pytest.approx(
-        on_spark.champion_metrics["f1_score"])
+        assert on_spark.metrics[name] == pytest.approx(embedded.metrics[name], abs=1e-6), name
+    assert set(on_spark.champion_metrics) == set(on_spark.metrics)
+    for name in on_spark.champion_metrics:
+        assert on_spark.champion_metrics[name] == pytest.approx(
+            embedded.champion_metrics[name], abs=1e-6), name
+        assert spark_run.data.metrics[f"champion_{name}"] == pytest.approx(
+            on_spark.champion_metrics[name])
+    spark_files, embedded_files = _artifacts(on_spark.run_id), _artifacts(embedded.run_id)
+    champion_plots = {f"champion_{name}" for name in CURVE_PLOTS}
+    assert CURVE_PLOTS | champion_plots <= embedded_files
+    assert spark_files - {"evaluation"} == embedded_files - {"evaluation"}
     [spark_input] = spark_run.inputs.dataset_inputs
     [embedded_input] = embedded_run.inputs.dataset_inputs
     assert spark_input.dataset.digest == embedded_input.dataset.digest
     assert spark_input.dataset.name == embedded_input.dataset.name
     assert {t.key: t.value for t in spark_input.tags} == {"mlflow.data.context": "evaluation"}
     table = json.loads(mlflow.artifacts.load_text(f"runs:/{on_spark.run_id}/{COMPARISON_ARTIFACT}"))
-    assert "accuracy_score" in {row[0] for row in table["data"]}
+    assert {"accuracy_score", *PROBABILITY_METRICS} <= {row[0] for row in table["data"]}
+
+
+def test_evaluate_on_spark_takes_spark_ml_probabilities(prepared_table, model_name):
+    trained, _ = _run(train, prepared_table, model_type="spark_lr", engine="spark",
+                      hyperparams={"regParam": 0.01}, registered_model=model_name)
+    on_spark, _ = _run(evaluate, f"models:/{model_name}/1", table=prepared_table,
+                       engine="spark")
+    # the same test rows, probabilities from the pipeline's own `probability` column
+    assert PROBABILITY_METRICS <= set(on_spark.metrics)
+    assert on_spark.metrics["roc_auc"] == pytest.approx(trained.metrics["roc_auc"], abs=1e-6)
+    assert on_spark.metrics["log_loss"] == pytest.approx(trained.metrics["log_loss"], abs=1e-6)
+    assert on_spark.metrics["accuracy_score"] == pytest.approx(trained.metrics["accuracy"])
+    assert CURVE_PLOTS <= _artifacts(on_spark.run_id)
 
 
 def test_evaluate_on_spark_scores_regressors_like_embedded(prepared_table, model_name):
