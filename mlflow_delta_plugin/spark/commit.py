@@ -33,6 +33,7 @@ class WriteTarget:
         partition_by: the table's partition columns (existing, or those of the new table).
         schema_json: the Delta schema the commit declares (Spark StructType JSON).
         not_null: columns declared NOT NULL.
+        configuration: table properties set when this write creates the table.
     """
 
     uri: str
@@ -41,6 +42,7 @@ class WriteTarget:
     partition_by: tuple
     schema_json: str
     not_null: tuple
+    configuration: tuple = ()
 
 
 def check_write(uri: str, schema: StructType, mode: str,
@@ -135,6 +137,7 @@ def commit_files(target: WriteTarget, files: Sequence[WrittenFile],
         try:
             create_table_with_add_actions(target.uri, schema, actions, mode="error",
                                           partition_by=list(target.partition_by),
+                                          configuration=dict(target.configuration) or None,
                                           commit_properties=properties)
             return
         except Exception:  # noqa: BLE001 - another writer created it meanwhile: append below

@@ -19,12 +19,13 @@ Options (all strings):
     skipSparkReadable: "true" to leave out the files Spark's Parquet reader reads exactly
         (the caller reads them with Spark, see :mod:`.parquet_scan`).
     partitionBy: JSON list of partition columns of a new table.
+    configuration: JSON object of table properties of a new table (ignored when it exists).
     commitMetadata: JSON object stored in the commit (run id, entry point, write id ...).
     targetFileBytes: size at which a written file is closed.
 """
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator, Optional
 
 import pyarrow as pa
@@ -198,8 +199,10 @@ class DeltaLakeWriter(DataSourceArrowWriter):
         if not uri:
             raise ValueError(f"no table location: pass it to save() of format '{DATA_SOURCE_NAME}'")
         partition_by = options.get("partitionBy")
-        self.target = check_write(uri, schema, "overwrite" if overwrite else "append",
-                                  None if partition_by is None else json.loads(partition_by))
+        self.target = replace(
+            check_write(uri, schema, "overwrite" if overwrite else "append",
+                        None if partition_by is None else json.loads(partition_by)),
+            configuration=tuple(json.loads(options.get("configuration") or "{}").items()))
         self.commit_metadata = json.loads(options.get("commitMetadata") or "{}")
         self.target_file_bytes = int(options.get("targetFileBytes", _DEFAULT_TARGET_FILE_BYTES))
         self.root = table_root_of(uri)

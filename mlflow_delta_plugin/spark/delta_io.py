@@ -8,7 +8,7 @@ same rows and version numbers, and tag commits with the caller's metadata.
 import json
 import uuid
 from functools import reduce
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 from deltalake import CommitProperties
 from pyspark.sql import DataFrame, SparkSession
@@ -133,6 +133,7 @@ def write_delta(
     commit_properties: Optional[CommitProperties],
     *,
     partition_by: Optional[Sequence[str]] = None,
+    configuration: Optional[Mapping[str, str]] = None,
     use_native: Optional[bool] = None,
 ) -> int:
     """Write ``df`` to the Delta table at ``uri`` as ONE commit; returns the version written.
@@ -149,6 +150,7 @@ def write_delta(
             rows, and may replace the schema but not the partitioning).
         commit_properties: metadata for the commit, or None.
         partition_by: partition columns of a new table (an existing table keeps its own).
+        configuration: table properties of a new table (an existing table keeps its own).
         use_native: force (True) or avoid (False) native ``format("delta")``; None detects it.
 
     Raises:
@@ -169,7 +171,7 @@ def write_delta(
     metadata[WRITE_ID_KEY] = write_id
     native_engine = session_has_native_delta(df.sparkSession) if use_native is None else use_native
     if native_engine:
-        native.write_native(df, location, mode, metadata, partition_by)
+        native.write_native(df, location, mode, metadata, partition_by, configuration)
         return native.find_native_write(df.sparkSession, location, WRITE_ID_KEY, write_id)
 
     try:
@@ -180,5 +182,7 @@ def write_delta(
               .option("commitMetadata", json.dumps(metadata)))
     if partition_by is not None:
         writer = writer.option("partitionBy", json.dumps(list(partition_by)))
+    if configuration:
+        writer = writer.option("configuration", json.dumps(dict(configuration)))
     writer.save(location)
     return find_write(location, write_id)

@@ -8,7 +8,7 @@ there as JSON and the written version is found again through the write id inside
 
 import json
 from functools import reduce
-from typing import Optional, Sequence
+from typing import Mapping, Optional, Sequence
 
 import pyarrow as pa
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -108,12 +108,16 @@ def _spark_term(predicate, arrow_schema: Optional[pa.Schema]) -> Column:
 
 
 def write_native(frame: DataFrame, uri: str, mode: str, metadata: dict,
-                 partition_by: Optional[Sequence[str]] = None) -> None:
+                 partition_by: Optional[Sequence[str]] = None,
+                 configuration: Optional[Mapping[str, str]] = None) -> None:
     """Write ``frame`` to ``uri`` with ``format("delta")`` as one commit carrying ``metadata``
     (as JSON in ``userMetadata``). An overwrite may replace the schema, as the Python Data
-    Source path allows."""
+    Source path allows. ``configuration`` (``delta.*`` table properties) goes in as writer
+    options, which Delta Lake applies to a table the write creates."""
     writer = (frame.write.format("delta").mode(mode)
               .option(USER_METADATA_OPTION, json.dumps(metadata, sort_keys=True)))
+    for key, value in (configuration or {}).items():
+        writer = writer.option(key, value)
     if mode == "overwrite":
         writer = writer.option("overwriteSchema", "true")
     if partition_by:

@@ -181,7 +181,8 @@ def prepare(
               source.location, table, mode, engine)
     if engine == SPARK:
         version = write_with_spark(source, table, mode, target, spec, test_fraction, seed,
-                                   partition_by, properties, profile, split_counts)
+                                   partition_by, None if exists else _NEW_TABLE_PROPERTIES,
+                                   properties, profile, split_counts)
     else:
         version = _write(table, mode, target,
                          _validated_batches(source, spec, target, test_fraction, seed, profile,

@@ -75,13 +75,15 @@ def write_with_spark(
     test_fraction: float,
     seed: int,
     partition_by: Optional[list],
+    configuration: Optional[dict],
     properties: CommitProperties,
     profile: StreamingProfile,
     split_counts: Counter,
 ) -> int:
     """Validate, split and write ``source`` to ``table`` as one commit; returns its version.
 
-    ``profile`` and ``split_counts`` receive what the tasks saw. Nothing is committed when any
+    ``partition_by`` and ``configuration`` (table properties) apply to a table this write
+    creates. ``profile`` and ``split_counts`` receive what the tasks saw. Nothing is committed when any
     row fails a check.
 
     Raises:
@@ -107,7 +109,7 @@ def write_with_spark(
                        to_arrow_schema(output), test_fraction, seed, source.location, tally, csv)
     try:
         version = write_delta(frame.mapInArrow(rows, output), table, mode, properties,
-                              partition_by=partition_by)
+                              partition_by=partition_by, configuration=configuration)
     except Exception as exc:  # noqa: BLE001 - a known error raised in a worker is re-raised here
         known = _worker_error(exc)
         if known is None:

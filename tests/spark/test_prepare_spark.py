@@ -75,6 +75,7 @@ def _assert_same_table(embedded: str, spark_table: str) -> None:
     left, right = DeltaTable(embedded), DeltaTable(spark_table)
     assert left.schema() == right.schema()
     assert left.metadata().partition_columns == right.metadata().partition_columns == ["split"]
+    assert left.metadata().configuration == right.metadata().configuration
     expected = _rows(embedded)
     pd.testing.assert_frame_equal(_rows(spark_table)[expected.columns], expected)
     assert find_table_spec(spark_table, right.version()) == find_table_spec(embedded, left.version())
