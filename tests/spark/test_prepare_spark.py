@@ -156,6 +156,11 @@ def test_key_decides_the_split_and_appends_keep_it(spark, mlflow_env, tmp_path):
     # Spark reads back each version it wrote, as deltalake does
     old = read_delta(spark, table, version=0).toPandas()
     assert sorted(old["id"].tolist()) == list(range(3_000))
+    # an overwrite replaces the rows in one more version; the old ones stay readable
+    _, replaced = _run(input=str(second), table=table, label="y", key="id", engine="spark")
+    assert replaced.version == 2
+    assert sorted(_rows(table)["id"].tolist()) == list(range(3_000, 4_000))
+    assert len(_rows(table, version=1)) == 4_000
 
 
 def _dv_input(root: Path) -> tuple:
