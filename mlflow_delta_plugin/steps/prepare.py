@@ -90,7 +90,8 @@ def _validated_batches(
         yield batch
         now = time.monotonic()
         if now - last_report >= _PROGRESS_EVERY_S:
-            _log.info("prepare: %d rows validated and written (%.0f rows/s)", rows, rows / (now - started))
+            _log.info("prepare: %d rows validated and written (%.0f rows/s)", rows,
+                      rows / (now - started))
             last_report = now
     if rows == 0:
         raise InvalidInputError(f"input '{source.location}' has no rows")

@@ -83,8 +83,8 @@ def write_with_spark(
     """Validate, split and write ``source`` to ``table`` as one commit; returns its version.
 
     ``partition_by`` and ``configuration`` (table properties) apply to a table this write
-    creates. ``profile`` and ``split_counts`` receive what the tasks saw. Nothing is committed when any
-    row fails a check.
+    creates. ``profile`` and ``split_counts`` receive what the tasks saw. Nothing is committed
+    when any row fails a check.
 
     Raises:
         InvalidInputError: a bad row (the message the embedded engine gives, with the Spark

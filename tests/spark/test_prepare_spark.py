@@ -78,7 +78,8 @@ def _assert_same_table(embedded: str, spark_table: str) -> None:
     assert left.metadata().configuration == right.metadata().configuration
     expected = _rows(embedded)
     pd.testing.assert_frame_equal(_rows(spark_table)[expected.columns], expected)
-    assert find_table_spec(spark_table, right.version()) == find_table_spec(embedded, left.version())
+    assert find_table_spec(spark_table, right.version()) == \
+        find_table_spec(embedded, left.version())
 
 
 def test_bundled_sample_gives_the_embedded_table_and_logs_the_same(spark, mlflow_env, tmp_path):
