@@ -11,7 +11,9 @@ artifact files (``roc_curve_plot.png``, ``precision_recall_curve_plot.png``,
 * binary: ``log_loss(y, P, labels)``; ``roc_auc`` = ROC AUC of the positive class's column;
   ``precision_recall_auc`` = average precision of that column (``pos_label`` as configured).
 * multiclass: ``log_loss``; ``roc_auc`` = one-vs-rest ROC AUC averaged as ``average``
-  (``weighted`` by default); ROC and precision-recall plots with one curve per class.
+  (``weighted`` by default); ROC and precision-recall plots with one curve per class (up to 10
+  classes), whose AUCs become the ``roc_auc`` and ``precision_recall_auc`` columns of the
+  evaluator's ``per_class_metrics.csv``.
 """
 
 import os
@@ -62,6 +64,8 @@ def log_probability_metrics(y_true: Sequence[Any], probabilities: np.ndarray,
             _log_plot(lambda c=curve: _plot_curve(c, y_true, probabilities, classes,
                                                   config.get("pos_label")),
                       f"{prefix}{'roc' if curve == _ROC else 'precision_recall'}_curve_plot")
+    if not binary and len(classes) <= _MAX_CLASSES_FOR_CURVES:
+        _add_per_class_aucs(y_true, probabilities, classes)
     if binary:
         from mlflow.models.evaluation.lift_curve import plot_lift_curve
 
@@ -89,6 +93,27 @@ def _log_calibration(y_true: np.ndarray, probabilities: np.ndarray, classes: Seq
                                              pos_label=positive, calibration_config=settings,
                                              label_list=np.asarray(classes)),
               f"{prefix}calibration_curve_plot")
+
+
+def _add_per_class_aucs(y_true: np.ndarray, probabilities: np.ndarray,
+                        classes: Sequence[Any]) -> None:
+    """Add the one-vs-rest ``roc_auc`` and ``precision_recall_auc`` columns to the evaluator's
+    ``per_class_metrics.csv`` in the active run (it writes them only when it has a model)."""
+    import pandas as pd
+    from mlflow.artifacts import download_artifacts
+
+    name = "per_class_metrics.csv"  # the evaluator does not prefix it: the last one wins
+    table = pd.read_csv(download_artifacts(artifact_path=name,
+                                           run_id=mlflow.active_run().info.run_id))
+    one_vs_rest = [(y_true == value).astype(int) for value in classes]
+    table["roc_auc"] = [sk_metrics.roc_auc_score(y == 1, probabilities[:, index])
+                        for index, y in enumerate(one_vs_rest)]
+    table["precision_recall_auc"] = [
+        sk_metrics.average_precision_score(y, probabilities[:, index], pos_label=1)
+        for index, y in enumerate(one_vs_rest)]
+    path = os.path.join(tempfile.mkdtemp(prefix="evaluation-tables-"), name)
+    table.to_csv(path, index=False)
+    mlflow.log_artifact(path)
 
 
 def _curve_points(curve: str, y_true: np.ndarray, scores: np.ndarray,

@@ -3,13 +3,24 @@ with ``mlflow.pyfunc.spark_udf`` (the deployment scorer's
 :func:`~mlflow_delta_plugin.deployment.scorer.score_frame`), then judged by MLflow's default
 evaluator from the predictions.
 
-Only the label and prediction columns come back to the driver. MLflow's evaluator takes them
-as a static dataset (``predictions=``) that carries the test split's name, digest and Delta
-source, so the run's ``evaluation`` input is the same dataset the embedded engine logs. The
-evaluator has no model to ask for class probabilities then: classifiers get the metrics and
-plots computed from predicted labels (accuracy, precision, recall, F1, confusion matrix), not
-``roc_auc``, ``log_loss`` or the curves; regressors get every metric but ``score`` (the
-scikit-learn estimator's own ``score``, which needs the estimator on the driver).
+Only the label, the prediction and (classifiers) the class probabilities come back to the
+driver. MLflow's evaluator takes label and prediction as a static dataset (``predictions=``)
+that carries the test split's name, digest and Delta source, so the run's ``evaluation`` input
+is the same dataset the embedded engine logs; it logs the metrics and plots of predicted labels
+(accuracy, precision, recall, F1, confusion counts, confusion matrix).
+
+A static dataset carries no probabilities, so a classifier's are computed on the executors too
+(:mod:`~mlflow_delta_plugin.steps.spark_probabilities`: ``predict_proba`` of scikit-learn
+models, the ``probability`` column of Spark ML models) and
+:mod:`~mlflow_delta_plugin.steps.probability_metrics` logs what the evaluator logs from them
+for a model it can ask: ``log_loss``, ``roc_auc``, ``precision_recall_auc`` (binary) and
+``roc_curve_plot.png``, ``precision_recall_curve_plot.png``, ``lift_curve_plot.png`` (binary),
+``calibration_curve_plot.png``, with the same formulas and names (``champion_`` prefixed for
+the champion), and for multiclass models the per-class ``roc_auc`` and
+``precision_recall_auc`` columns of ``per_class_metrics.csv``. Not logged: ``score`` (the
+scikit-learn estimator's own, which needs the estimator on the driver). A model
+without probabilities (no ``predict_proba``, another flavor) gets the label metrics only, with
+a log line saying so. Regressors get every metric but ``score``.
 """
 
 import logging

@@ -18,6 +18,9 @@ from mlflow import MlflowClient
 
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.steps.evaluate import COMPARISON_ARTIFACT, evaluate
+from mlflow_delta_plugin.steps.probability_metrics import probability_metrics
+from mlflow_delta_plugin.steps.spark_evaluation import load_spark_test_split
+from mlflow_delta_plugin.steps.spark_probabilities import PROBABILITIES_COLUMN, with_probabilities
 from mlflow_delta_plugin.steps.spark_split import COLLECT_LIMIT_ENV
 from mlflow_delta_plugin.steps.train import train
 from mlflow_delta_plugin.steps.tune import tune
@@ -208,17 +211,39 @@ def test_evaluate_on_spark_compares_with_the_champion_on_the_same_rows(prepared_
     assert {"accuracy_score", *PROBABILITY_METRICS} <= {row[0] for row in table["data"]}
 
 
-def test_evaluate_on_spark_takes_spark_ml_probabilities(prepared_table, model_name):
+def test_evaluate_on_spark_scores_multiclass_probabilities_like_embedded(dv_feature_table,
+                                                                          model_name):
+    _run(train, dv_feature_table, label="cat", model_type="linear", registered_model=model_name)
+    embedded, _ = _run(evaluate, f"models:/{model_name}/1", table=dv_feature_table)
+    on_spark, _ = _run(evaluate, f"models:/{model_name}/1", table=dv_feature_table,
+                       engine="spark")
+
+    assert {"log_loss", "roc_auc"} <= set(on_spark.metrics) == set(embedded.metrics) - {"score"}
+    for name in on_spark.metrics:
+        assert on_spark.metrics[name] == pytest.approx(embedded.metrics[name], abs=1e-6), name
+    assert _artifacts(on_spark.run_id) == _artifacts(embedded.run_id)
+    per_class = [pd.read_csv(mlflow.artifacts.download_artifacts(
+        artifact_path="per_class_metrics.csv", run_id=run_id))
+        for run_id in (on_spark.run_id, embedded.run_id)]
+    assert {"roc_auc", "precision_recall_auc"} <= set(per_class[0].columns)
+    pd.testing.assert_frame_equal(per_class[0], per_class[1][per_class[0].columns], atol=1e-6)
+
+
+def test_evaluate_on_spark_takes_spark_ml_probabilities(prepared_table, spark, model_name):
     trained, _ = _run(train, prepared_table, model_type="spark_lr", engine="spark",
                       hyperparams={"regParam": 0.01}, registered_model=model_name)
-    on_spark, _ = _run(evaluate, f"models:/{model_name}/1", table=prepared_table,
-                       engine="spark")
-    # the same test rows, probabilities from the pipeline's own `probability` column
-    assert PROBABILITY_METRICS <= set(on_spark.metrics)
-    assert on_spark.metrics["roc_auc"] == pytest.approx(trained.metrics["roc_auc"], abs=1e-6)
-    assert on_spark.metrics["log_loss"] == pytest.approx(trained.metrics["log_loss"], abs=1e-6)
-    assert on_spark.metrics["accuracy_score"] == pytest.approx(trained.metrics["accuracy"])
-    assert CURVE_PLOTS <= _artifacts(on_spark.run_id)
+    split = load_spark_test_split(spark, prepared_table)
+    label = split.features.spec.label
+    scored = with_probabilities(spark, f"models:/{model_name}/1",
+                                split.rows.withColumn("prediction", split.rows[label]),
+                                split.features.features, "prediction")
+    # the pipeline's own `probability` column, on the test rows train measured
+    frame = scored.frame.select(label, PROBABILITIES_COLUMN).toPandas()
+    classes = sorted(frame[label].unique())
+    metrics = probability_metrics(frame[label], np.vstack(frame[PROBABILITIES_COLUMN]), classes)
+    assert scored.classes is None and set(metrics) == PROBABILITY_METRICS
+    assert metrics["roc_auc"] == pytest.approx(trained.metrics["roc_auc"], abs=1e-6)
+    assert metrics["log_loss"] == pytest.approx(trained.metrics["log_loss"], abs=1e-6)
 
 
 def test_evaluate_on_spark_scores_regressors_like_embedded(prepared_table, model_name):
