@@ -10,6 +10,7 @@ from deltalake import DeltaTable
 from mlflow_delta_plugin.deployment.config import ScoringSpec
 from mlflow_delta_plugin.deployment.scorer import METADATA_COLUMNS, score_table
 from mlflow_delta_plugin.errors import InvalidInputError, VersionNotFoundError
+from tests.spark_session import start_local_spark
 
 
 def _output(path: str) -> pd.DataFrame:
@@ -63,11 +64,7 @@ def test_registered_alias_is_pinned_to_its_version(input_table, linear_model, mo
 
 @pytest.fixture(scope="module")
 def spark():
-    from pyspark.sql import SparkSession
-
-    session = (SparkSession.builder.master("local[1]").appName("deployment-scorer")
-               .config("spark.ui.enabled", "false")
-               .config("spark.sql.shuffle.partitions", "1").getOrCreate())
+    session = start_local_spark("deployment-scorer", cores=1)
     yield session
     session.stop()
 

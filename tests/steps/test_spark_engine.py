@@ -5,8 +5,6 @@ find an active session (tune would pick SparkTrials).
 """
 
 import json
-import os
-import sys
 from pathlib import Path
 
 import mlflow
@@ -26,6 +24,7 @@ from mlflow_delta_plugin.steps.train import train
 from mlflow_delta_plugin.steps.tune import tune
 from tests.conftest import run_script
 from tests.spark.dv_tables import HandWrittenTable, inline_dv
+from tests.spark_session import start_local_spark
 
 pytest.importorskip("pyspark")
 pytestmark = pytest.mark.slow
@@ -37,15 +36,7 @@ TRAIN_ROWS, TEST_ROWS = 160, 60
 @pytest.fixture(scope="module", autouse=True)
 def spark():
     """The local[2] session every engine=spark step here finds active."""
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    os.environ["PYSPARK_DRIVER_PYTHON"] = sys.executable
-    from pyspark.sql import SparkSession
-
-    session = (SparkSession.builder.master("local[2]").appName("engine-spark-tests")
-               .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
-               .config("spark.sql.session.timeZone", "UTC").config("spark.driver.memory", "1g")
-               .getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
+    session = start_local_spark("engine-spark-tests")
     yield session
     session.stop()
 
