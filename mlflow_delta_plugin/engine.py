@@ -45,7 +45,7 @@ def check_engine(engine: str) -> str:
 
 
 def spark_session() -> Any:
-    """The active Spark session, or a new local one when there is none.
+    """The active Spark session (on Databricks: the cluster's), or a new local one.
 
     A local session runs its Python workers with this interpreter, so they import the same
     packages as the driver.
@@ -55,6 +55,8 @@ def spark_session() -> Any:
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    if os.environ.get("DATABRICKS_RUNTIME_VERSION"):  # a job's script: the cluster's session
+        return SparkSession.builder.getOrCreate()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     master = os.environ.get(MASTER_ENV, "local[*]")

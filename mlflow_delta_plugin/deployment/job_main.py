@@ -11,7 +11,6 @@ The parameters hold no secret: the cluster reaches MLflow with its own credentia
 
 import argparse
 import json
-import os
 import sys
 from typing import Any, Optional, Sequence
 
@@ -19,7 +18,6 @@ from mlflow_delta_plugin.deployment.config import ENGINES, ScoringSpec
 
 __all__ = ["build_parser", "local_spark_session", "main", "scoring_spec"]
 
-SPARK_MASTER_ENV = "MLFLOW_DELTA_PLUGIN_SPARK_MASTER"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,19 +52,12 @@ def scoring_spec(args: argparse.Namespace) -> ScoringSpec:
 
 
 def local_spark_session() -> Any:
-    """The cluster's session on Databricks; elsewhere a small local one (``local[1]``, or
-    ``$MLFLOW_DELTA_PLUGIN_SPARK_MASTER``)."""
-    from pyspark.sql import SparkSession
+    """The cluster's session on Databricks; elsewhere a local one (see
+    :func:`mlflow_delta_plugin.engine.spark_session`: ``$MLFLOW_DELTA_SPARK_MASTER``, workers
+    on this interpreter)."""
+    from mlflow_delta_plugin.engine import spark_session
 
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        return active
-    builder = SparkSession.builder.appName("mlflow-delta-plugin-deployment")
-    if "DATABRICKS_RUNTIME_VERSION" not in os.environ:
-        builder = (builder.master(os.environ.get(SPARK_MASTER_ENV, "local[1]"))
-                   .config("spark.ui.enabled", "false")
-                   .config("spark.sql.shuffle.partitions", "1"))
-    return builder.getOrCreate()
+    return spark_session()
 
 
 def _driver_location(table: str, native_delta: bool) -> str:
