@@ -21,7 +21,13 @@ from deltalake import CommitProperties, write_deltalake
 from mlflow_delta_plugin.datasets.dataset import DeltaVersionDataset
 from mlflow_delta_plugin.datasets.source import DeltaVersionSource
 from mlflow_delta_plugin.delta.lineage import WRITE_ID_KEY, TableSpec, commit_properties, find_write
-from mlflow_delta_plugin.delta.table import is_delta_table, normalize_table_uri, resolve_version
+from mlflow_delta_plugin.delta.retry import retry_on_conflict
+from mlflow_delta_plugin.delta.table import (
+    is_delta_table,
+    normalize_table_uri,
+    open_table,
+    resolve_version,
+)
 from mlflow_delta_plugin.engine import EMBEDDED, SPARK, check_engine
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.ingest import InputStream, open_input
@@ -164,6 +170,8 @@ def prepare(
         source = open_input(input, batch_rows=batch_rows)
     spec = table_spec(source.schema, label, key, source.location)
     exists = is_delta_table(table)
+    if exists:
+        open_table(table)  # a corrupt log or unsupported features: one line, before any work
     if exists and mode == "append":
         target = append_target(table, spec, source.schema)
     else:
@@ -185,10 +193,25 @@ def prepare(
                                    partition_by, None if exists else _NEW_TABLE_PROPERTIES,
                                    properties, profile, split_counts)
     else:
-        version = _write(table, mode, target,
-                         _validated_batches(source, spec, target, test_fraction, seed, profile,
-                                            split_counts),
-                         partition_by, properties, exists)
+        first_source = [source]
+
+        def attempt() -> tuple:
+            """One whole write; after a commit conflict the input is re-opened and re-streamed
+            against the table as it is now."""
+            current = first_source.pop() if first_source else open_input(input, batch_rows)
+            now_exists = is_delta_table(table)
+            appending = now_exists and mode == "append"
+            current_target = (append_target(table, spec, current.schema) if appending else
+                              pa.schema([*current.schema, pa.field(SPLIT_COLUMN, pa.string())]))
+            stats, counts = StreamingProfile(), Counter()
+            written = _write(table, mode, current_target,
+                             _validated_batches(current, spec, current_target, test_fraction,
+                                                seed, stats, counts),
+                             None if appending else [SPLIT_COLUMN], properties, now_exists)
+            return written, current, stats, counts
+
+        version, source, profile, split_counts = retry_on_conflict(attempt, table=table,
+                                                                   what=entry_point)
     return _log_outcome(source, table, version, spec, profile, split_counts)
 
 

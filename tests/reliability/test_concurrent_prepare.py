@@ -73,8 +73,6 @@ def _ids(writer: int) -> set:
     return set(range(writer * 10_000, writer * 10_000 + ROWS_PER_WRITER))
 
 
-@pytest.mark.xfail(strict=True, reason="prepare's write is not yet wrapped in "
-                   "mlflow_delta_plugin.delta.retry.retry_on_conflict")
 def test_an_append_that_loses_to_an_overwrite_is_redone(mlflow_env, tmp_path):
     """A real commit conflict between processes: the append has loaded the table and holds its
     first batch when another process overwrites the table; its commit conflicts, and prepare

@@ -85,12 +85,14 @@ def _assert_one_clean_error(outcome: tuple, *needles: str) -> str:
 
 
 def _entry_points_on(table: str, tmp_path) -> dict:
-    """prepare reading the table, prepare appending onto it, train on it."""
+    """prepare reading the table, prepare appending onto it or overwriting it, train on it."""
     return {
         "prepare-from-table": ["prepare", "--input", table, "--table", str(tmp_path / "copy"),
                                "--label", DEFAULT_LABEL],
         "prepare-append": ["prepare", "--input", DEFAULT_INPUT, "--table", table,
                            "--label", DEFAULT_LABEL, "--mode", "append"],
+        "prepare-overwrite": ["prepare", "--input", DEFAULT_INPUT, "--table", table,
+                              "--label", DEFAULT_LABEL, "--mode", "overwrite"],
         "train": ["train", "--table", table, "--model_type", "linear"],
     }
 
@@ -124,8 +126,6 @@ def test_unsupported_reader_features_are_named_and_nothing_changes(table, mlflow
     assert len(load_delta_version(table, version=0).source.load()) > 0
 
 
-@pytest.mark.xfail(strict=True, reason="prepare's write is not yet wrapped in "
-                   "mlflow_delta_plugin.delta.retry.retry_on_conflict, which words this error")
 def test_an_unsupported_writer_feature_refuses_appends_cleanly(table, mlflow_env, tmp_path):
     _require_protocol(table, minReaderVersion=1, minWriterVersion=7,
                       writerFeatures=["someFutureWriterFeature"])

@@ -12,7 +12,6 @@ faults ends with exactly the aliases and record a clean promotion gives.
 ``MLFLOW_DELTA_SOAK=1`` repeats every scenario (``MLFLOW_DELTA_SOAK_REPEATS``, default 10).
 """
 
-import os
 import uuid
 from dataclasses import dataclass
 from typing import Optional
