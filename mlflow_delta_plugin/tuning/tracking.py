@@ -6,14 +6,21 @@ trial's hyperparameters, validation metrics, dataset input, status and wall-cloc
 writer keeps a SQLite tracking store free of lock contention, and workers need no tracking
 credentials. The writes happen on a background thread, in trial order, so the next trial does
 not wait for them; :meth:`TrialRunLogger.flush` waits for all and re-raises the first error.
+
+Against a tracking server (REST, Databricks), MLflow prints two "View run ... at" lines and
+fetches the run again each time a run ends; for trial runs the logger turns that off while it
+is open (``MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT``, unless the user set it), so a 100-trial
+search prints progress lines instead of 200 links. The tuning run's own link still prints.
 """
 
 import logging
+import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Optional
 
 from mlflow import MlflowClient
 from mlflow.entities import DatasetInput, InputTag, Metric, Param, Run, RunStatus
+from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
 from mlflow_delta_plugin.runs import ENTRY_POINT_TAG, ERROR_TAG
@@ -57,6 +64,9 @@ class TrialRunLogger:
         self.run_ids: dict[int, str] = {}
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trial-runs")
         self._pending: list[Future] = []
+        self._quieted = MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name not in os.environ
+        if self._quieted:
+            os.environ[MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name] = "true"
 
     def __call__(self, result: TrialResult) -> None:
         """Queue the child run of ``result`` for writing."""
@@ -70,11 +80,14 @@ class TrialRunLogger:
             raise errors[0]
 
     def close(self) -> None:
-        """Flush, then stop the writer thread."""
+        """Flush, then stop the writer thread (and print run links again)."""
         try:
             self.flush()
         finally:
             self._writer.shutdown(wait=True)
+            if self._quieted:
+                os.environ.pop(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name, None)
+                self._quieted = False
 
     def __enter__(self) -> "TrialRunLogger":
         return self
