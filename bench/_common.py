@@ -38,18 +38,24 @@ def remove_dir(path: Path) -> None:
 def use_sqlite_tracking(folder: Path) -> str:
     """Point MLflow (this process and its children) at a SQLite store and artifact folder in
     ``folder``; nothing is written to the current directory."""
-    import mlflow
-
     folder.mkdir(parents=True, exist_ok=True)
     uri = f"sqlite:///{folder / 'mlflow.db'}"
+    # An explicit artifact location: the default is ./mlruns in the current directory, which
+    # would write into the checkout (and a ./mlruns there switches MLflow to the file store).
+    return use_tracking(uri, (folder / "artifacts").as_uri())
+
+
+def use_tracking(uri: str, artifact_location: Optional[str] = None) -> str:
+    """Point MLflow (this process and its children) at tracking ``uri`` and a ``bench``
+    experiment there (created with ``artifact_location`` when given); returns ``uri``."""
+    import mlflow
+
     os.environ["MLFLOW_TRACKING_URI"] = uri
     os.environ.pop("MLFLOW_RUN_ID", None)
     mlflow.set_tracking_uri(uri)
-    # An explicit artifact location: the default is ./mlruns in the current directory, which
-    # would write into the checkout (and a ./mlruns there switches MLflow to the file store).
     experiment = mlflow.get_experiment_by_name("bench")
     experiment_id = experiment.experiment_id if experiment else mlflow.create_experiment(
-        "bench", artifact_location=(folder / "artifacts").as_uri())
+        "bench", artifact_location=artifact_location)
     mlflow.set_experiment(experiment_id=experiment_id)
     os.environ["MLFLOW_EXPERIMENT_ID"] = experiment_id
     return uri
@@ -76,6 +82,42 @@ def process_tree(root_pid: int) -> dict:
             tree[pid] = stats[pid]
         stack.extend(children.get(pid, ()))
     return tree
+@contextmanager
+def tracking_server(folder: Path, timeout_s: float = 60.0) -> Iterator[str]:
+    """An ``mlflow server`` (one worker, SQLite store and artifacts in ``folder``) on a free
+    local port, as a team or Databricks tracking server would serve it; yields its URI."""
+    import socket
+    import subprocess
+    import urllib.request
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1", "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+         "--artifacts-destination", str(folder / "artifacts")],
+        stdout=open(folder / "server.log", "wb"), stderr=subprocess.STDOUT)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"mlflow server did not start; see {folder / 'server.log'}")
+                time.sleep(0.5)
+        yield uri
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
 
 
 def ms(seconds: float) -> str:

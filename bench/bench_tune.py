@@ -64,10 +64,14 @@ from _common import (  # noqa: E402
     print_table,
     print_targets,
     remove_dir,
+    tracking_server,
     use_sqlite_tracking,
+    use_tracking,
 )
 
 TARGET_RATIO = 1.25
+STORES = {"sqlite": "SQLite store in this process",
+          "server": "mlflow server (REST) on this machine"}
 SEED = 42
 
 
@@ -163,6 +167,76 @@ def run_tune(table: str, model_type: str, trials: int,
     return seconds, cpu, search, ordered
 
 
+def measure(table: str, objective, space, args: argparse.Namespace, tracking: str) -> list:
+    """Interleaved repeats of bare fmin, tune p=1 and tune p=2; prints the tables; returns the
+    target verdicts (``(what, value, ok)``) for the tracking store ``tracking`` in use."""
+    run_bare(objective, space, 2)  # warm-up: imports, first fits, the store's first writes
+    run_tune(table, args.model_type, 2, 1)
+    sides = ["bare fmin", "tune p=1", "tune p=2"]
+    totals = {s: [] for s in sides}
+    cpus = {s: [] for s in sides}
+    searches = {s: [] for s in sides}
+    same_trials = True
+    for repeat in range(args.repeats):
+        order = sides[repeat % 3:] + sides[:repeat % 3]
+        for side in order:
+            if side == "bare fmin":
+                seconds, cpu, bare_params = run_bare(objective, space, args.trials)
+                search = seconds
+            else:
+                parallelism = 1 if side == "tune p=1" else 2
+                seconds, cpu, search, tuned = run_tune(table, args.model_type, args.trials,
+                                                       parallelism)
+                if parallelism == 1:
+                    serial_params = tuned
+            totals[side].append(seconds)
+            cpus[side].append(cpu)
+            searches[side].append(search)
+            print(f"  repeat {repeat + 1} {side}: {seconds:.2f} s (search {search:.2f} s, "
+                  f"CPU {cpu:.2f} s), load {os.getloadavg()[0]:.1f}", flush=True)
+        same_trials = same_trials and bare_params == serial_params
+
+    bare, bare_cpu = median(totals["bare fmin"]), median(cpus["bare fmin"])
+    rows = []
+    for side in sides:
+        total, search, cpu = median(totals[side]), median(searches[side]), median(cpus[side])
+        serial_side = side != "tune p=2"  # workers' CPU is not in this process's CPU time
+        rows.append([side, f"{total:.2f}", f"{min(totals[side]):.2f}..{max(totals[side]):.2f}",
+                     f"{search:.2f}", f"{(total - search):.2f}",
+                     "-" if side == "bare fmin"
+                     else f"{(search - bare) / args.trials * 1000:.0f}",
+                     f"{total / bare:.2f}", f"{search / bare:.2f}",
+                     f"{cpu:.2f}" if serial_side else "-",
+                     f"{cpu / bare_cpu:.2f}" if serial_side else "-"])
+    data = f"{args.rows} rows" if args.rows else "the 569-row sample"
+    print_table(f"{args.trials} trials of {args.model_type} on {data}, tracking: {STORES[tracking]}"
+                " (seconds, medians)",
+                ["side", "total", "min..max", "search", "fixed", "ms/trial added",
+                 "total / bare", "search / bare", "CPU", "CPU / bare"], rows)
+    serial, parallel = median(totals["tune p=1"]), median(totals["tune p=2"])
+    search_speedup = median(searches["tune p=1"]) / median(searches["tune p=2"])
+    print(f"\nserial tune proposed the same {args.trials} configurations as bare fmin: "
+          f"{same_trials}")
+    print(f"speed-up with parallelism=2: {serial / parallel:.2f}x whole step, "
+          f"{search_speedup:.2f}x search phase ({os.cpu_count()} CPUs, shared)")
+    paired = [t / b for t, b in zip(totals["tune p=1"], totals["bare fmin"])]
+    paired_speedup = [s1 / s2 for s1, s2 in zip(totals["tune p=1"], totals["tune p=2"])]
+    print(f"per-repeat ratios (each pair measured seconds apart; steadier when the load "
+          f"drifts): tune p=1 / bare {', '.join(f'{r:.2f}' for r in paired)} "
+          f"(median {median(paired):.2f}); p=1 / p=2 "
+          f"{', '.join(f'{r:.2f}' for r in paired_speedup)} "
+          f"(median {median(paired_speedup):.2f})")
+    serial_cpu = median(cpus["tune p=1"]) / bare_cpu
+    return [
+        (f"[{tracking}] tune / bare fmin at most {TARGET_RATIO} ({args.trials} trials, serial, "
+         "wall)",
+         f"{serial / bare:.2f} (search phase alone {median(searches['tune p=1']) / bare:.2f};"
+         f" CPU time {serial_cpu:.2f})", serial / bare <= TARGET_RATIO),
+        (f"[{tracking}] parallelism=2 faster than 1", f"{serial / parallel:.2f}x", serial / parallel > 1.0),
+        (f"[{tracking}] same trials as fmin for the same seed", str(same_trials), same_trials),
+    ]
+
+
 def main() -> None:
     """Parse options, build the table, measure interleaved, print the tables and verdicts."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -173,6 +247,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=0,
                         help="rows drawn (with noise) from the sample; 0: the 569-row sample")
     parser.add_argument("--keep", default=None, help="scratch folder to use (kept)")
+    parser.add_argument("--tracking", choices=["sqlite", "server", "both"], default="both",
+                        help="where child runs are written: a SQLite store in this process, "
+                             "an `mlflow server` (REST, as on Databricks), or both in turn")
     parser.add_argument("--omp_threads", default="1",
                         help="OpenMP threads per process (default 1; see the module comment)")
     args = parser.parse_args()
@@ -188,70 +265,17 @@ def main() -> None:
     try:
         table = prepare_table(folder, args.rows)
         objective, space = build_objective(table, args.model_type)
-        run_bare(objective, space, 2)  # warm-up: imports, first fits
-        run_tune(table, args.model_type, 2, 1)
-
-        sides = ["bare fmin", "tune p=1", "tune p=2"]
-        totals = {s: [] for s in sides}
-        cpus = {s: [] for s in sides}
-        searches = {s: [] for s in sides}
-        same_trials = True
-        for repeat in range(args.repeats):
-            order = sides[repeat % 3:] + sides[:repeat % 3]
-            for side in order:
-                if side == "bare fmin":
-                    seconds, cpu, bare_params = run_bare(objective, space, args.trials)
-                    search = seconds
-                else:
-                    parallelism = 1 if side == "tune p=1" else 2
-                    seconds, cpu, search, tuned = run_tune(table, args.model_type, args.trials,
-                                                           parallelism)
-                    if parallelism == 1:
-                        serial_params = tuned
-                totals[side].append(seconds)
-                cpus[side].append(cpu)
-                searches[side].append(search)
-                print(f"  repeat {repeat + 1} {side}: {seconds:.2f} s (search {search:.2f} s, "
-                      f"CPU {cpu:.2f} s), load {os.getloadavg()[0]:.1f}", flush=True)
-            same_trials = same_trials and bare_params == serial_params
-
-        bare, bare_cpu = median(totals["bare fmin"]), median(cpus["bare fmin"])
-        rows = []
-        for side in sides:
-            total, search, cpu = median(totals[side]), median(searches[side]), median(cpus[side])
-            serial_side = side != "tune p=2"  # workers' CPU is not in this process's CPU time
-            rows.append([side, f"{total:.2f}", f"{min(totals[side]):.2f}..{max(totals[side]):.2f}",
-                         f"{search:.2f}", f"{(total - search):.2f}",
-                         "-" if side == "bare fmin"
-                         else f"{(search - bare) / args.trials * 1000:.0f}",
-                         f"{total / bare:.2f}", f"{search / bare:.2f}",
-                         f"{cpu:.2f}" if serial_side else "-",
-                         f"{cpu / bare_cpu:.2f}" if serial_side else "-"])
-        data = f"{args.rows} rows" if args.rows else "the 569-row sample"
-        print_table(f"{args.trials} trials of {args.model_type} on {data} (seconds, medians)",
-                    ["side", "total", "min..max", "search", "fixed", "ms/trial added",
-                     "total / bare", "search / bare", "CPU", "CPU / bare"], rows)
-        serial, parallel = median(totals["tune p=1"]), median(totals["tune p=2"])
-        search_speedup = median(searches["tune p=1"]) / median(searches["tune p=2"])
-        print(f"\nserial tune proposed the same {args.trials} configurations as bare fmin: "
-              f"{same_trials}")
-        print(f"speed-up with parallelism=2: {serial / parallel:.2f}x whole step, "
-              f"{search_speedup:.2f}x search phase ({os.cpu_count()} CPUs, shared)")
-        paired = [t / b for t, b in zip(totals["tune p=1"], totals["bare fmin"])]
-        paired_speedup = [s1 / s2 for s1, s2 in zip(totals["tune p=1"], totals["tune p=2"])]
-        print(f"per-repeat ratios (each pair measured seconds apart; steadier when the load "
-              f"drifts): tune p=1 / bare {', '.join(f'{r:.2f}' for r in paired)} "
-              f"(median {median(paired):.2f}); p=1 / p=2 "
-              f"{', '.join(f'{r:.2f}' for r in paired_speedup)} "
-              f"(median {median(paired_speedup):.2f})")
-        serial_cpu = median(cpus["tune p=1"]) / bare_cpu
-        print_targets([
-            (f"tune / bare fmin at most {TARGET_RATIO} ({args.trials} trials, serial, wall)",
-             f"{serial / bare:.2f} (search phase alone {median(searches['tune p=1']) / bare:.2f};"
-             f" CPU time {serial_cpu:.2f})", serial / bare <= TARGET_RATIO),
-            ("parallelism=2 faster than 1", f"{serial / parallel:.2f}x", serial / parallel > 1.0),
-            ("same trials as fmin for the same seed", str(same_trials), same_trials),
-        ])
+        modes = ["sqlite", "server"] if args.tracking == "both" else [args.tracking]
+        verdicts = []
+        for tracking in modes:
+            if tracking == "server":
+                with tracking_server(folder / "server") as uri:
+                    use_tracking(uri)
+                    verdicts += measure(table, objective, space, args, tracking)
+            else:
+                use_sqlite_tracking(folder / "tracking")
+                verdicts += measure(table, objective, space, args, tracking)
+        print_targets(verdicts)
     finally:
         if not args.keep:
             remove_dir(folder)
