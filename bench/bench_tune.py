@@ -247,7 +247,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=0,
                         help="rows drawn (with noise) from the sample; 0: the 569-row sample")
     parser.add_argument("--keep", default=None, help="scratch folder to use (kept)")
-    parser.add_argument("--tracking", choices=["sqlite", "server", "both"], default="both",
+    parser.add_argument("--tracking", choices=["sqlite", "server", "both"], default="sqlite",
                         help="where child runs are written: a SQLite store in this process, "
                              "an `mlflow server` (REST, as on Databricks), or both in turn")
     parser.add_argument("--omp_threads", default="1",
