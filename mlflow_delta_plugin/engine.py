@@ -3,8 +3,10 @@
 With ``engine=spark`` a step uses the active Spark session (Databricks, a notebook, spark-submit)
 or, when there is none, starts a local one. The local session's master comes from
 ``MLFLOW_DELTA_SPARK_MASTER`` (default ``local[*]``) and its driver memory from
-``MLFLOW_DELTA_SPARK_DRIVER_MEMORY`` (default ``2g``); everything else from Spark's own
-configuration (``spark-defaults.conf``, ``PYSPARK_SUBMIT_ARGS``).
+``MLFLOW_DELTA_SPARK_DRIVER_MEMORY`` (default ``2g``), its log level from
+``MLFLOW_DELTA_SPARK_LOG_LEVEL`` (default ``FATAL``: a failed task's error comes back as the
+step's one-line error, so Spark's own ERROR logs with Java stack traces would only bury it);
+everything else from Spark's own configuration (``spark-defaults.conf``, ``PYSPARK_SUBMIT_ARGS``).
 """
 
 import logging
@@ -22,6 +24,7 @@ ENGINES = (EMBEDDED, SPARK)
 
 MASTER_ENV = "MLFLOW_DELTA_SPARK_MASTER"
 DRIVER_MEMORY_ENV = "MLFLOW_DELTA_SPARK_DRIVER_MEMORY"
+LOG_LEVEL_ENV = "MLFLOW_DELTA_SPARK_LOG_LEVEL"
 
 _log = logging.getLogger(__name__)
 
@@ -68,5 +71,5 @@ def spark_session() -> Any:
                .config("spark.sql.execution.arrow.pyspark.enabled", "true")
                .config("spark.driver.memory", os.environ.get(DRIVER_MEMORY_ENV, "2g"))
                .getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
+    session.sparkContext.setLogLevel(os.environ.get(LOG_LEVEL_ENV, "FATAL"))
     return session

@@ -64,6 +64,7 @@ PREPARE_CASES = [
     ("fraction-not-a-number", ["--test_fraction", "lots"], "invalid float value: 'lots'"),
     ("seed-not-an-integer", ["--seed", "4.2"], "invalid int value: '4.2'"),
     ("missing-key-column", ["--key", "patient"], "key column 'patient' is not in"),
+    ("unknown-engine", ["--engine", "pandas"], "engine 'pandas' is not one of"),
 ]
 
 TRAIN_CASES = [
@@ -83,6 +84,8 @@ TRAIN_CASES = [
      "continuous values"),
     ("invalid-registered-name", ["--registered_model", "team/model"], "not a valid model name"),
     ("seed-not-an-integer", ["--seed", "abc"], "invalid int value: 'abc'"),
+    ("unknown-engine", ["--engine", "dask"], "engine 'dask' is not one of"),
+    ("spark-model-on-embedded", ["--model_type", "spark_gbt"], "engine=spark"),
 ]
 
 
