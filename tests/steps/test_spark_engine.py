@@ -257,3 +257,22 @@ def test_train_entry_point_with_engine_spark(prepared_table, mlflow_env, tmp_pat
     assert done.returncode == 0, done.stderr[-2000:]
     [run] = mlflow.search_runs(filter_string="params.engine = 'spark'", output_format="list")
     assert run.info.status == "FINISHED" and "test_roc_auc" in run.data.metrics
+
+
+def test_main_runs_the_whole_lifecycle_on_spark(mlflow_env, tmp_path, model_name):
+    from mlflow_delta_plugin.config import DEFAULT_INPUT, DEFAULT_LABEL
+    from mlflow_delta_plugin.steps.lifecycle import run_lifecycle
+
+    with mlflow.start_run() as parent:
+        result = run_lifecycle(input=DEFAULT_INPUT, table=str(tmp_path / "features"),
+                               label=DEFAULT_LABEL, model_type="linear",
+                               registered_model=model_name, engine="spark")
+    children = mlflow.search_runs(
+        filter_string=f"tags.mlflow.parentRunId = '{parent.info.run_id}'", output_format="list")
+    assert len(children) == 4 and all(run.info.status == "FINISHED" for run in children)
+    assert {run.data.params.get("engine") for run in children
+            if "engine" in run.data.params} == {"spark"}
+    assert result.promoted.decision == "promoted"
+    champion = MlflowClient().get_model_version_by_alias(model_name, "champion")
+    assert str(champion.version) == result.trained.registered_version
+    assert "roc_auc" in result.evaluated.metrics
