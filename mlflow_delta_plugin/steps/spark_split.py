@@ -15,7 +15,6 @@ times 8 bytes per numeric cell and 64 per string cell.
 
 import logging
 import os
-import re
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
@@ -24,33 +23,20 @@ import pyarrow as pa
 
 from mlflow_delta_plugin.delta.table import open_table
 from mlflow_delta_plugin.errors import InvalidInputError
+from mlflow_delta_plugin.spark.session import parse_bytes
 from mlflow_delta_plugin.split import TEST, TRAIN
 from mlflow_delta_plugin.steps.feature_table import FeatureTable
 
 __all__ = ["COLLECT_LIMIT_ENV", "CollectLimit", "collect_limit", "collect_splits",
-           "count_split_rows", "estimate_split_bytes", "human_size", "parse_size", "read_split",
+           "count_split_rows", "estimate_split_bytes", "human_size", "read_split",
            "split_columns"]
 
 COLLECT_LIMIT_ENV = "MLFLOW_DELTA_SPARK_COLLECT_LIMIT"
 _DRIVER_SHARE = 0.5
 _NUMERIC_CELL_BYTES = 8
 _STRING_CELL_BYTES = 64
-_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)b?\s*$", re.IGNORECASE)
 
 _log = logging.getLogger(__name__)
-
-
-def parse_size(text: str) -> int:
-    """Bytes in a size such as ``1048576``, ``512m``, ``4g`` or ``1.5GB`` (Spark's units).
-
-    Raises:
-        ValueError: not a size.
-    """
-    match = _SIZE.match(str(text))
-    if not match:
-        raise ValueError(f"'{text}' is not a size like 512m or 4g")
-    return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 
 def human_size(size: float) -> str:
@@ -91,14 +77,14 @@ def collect_limit(spark: Any) -> CollectLimit:
     configured = os.environ.get(COLLECT_LIMIT_ENV, "").strip()
     if configured:
         try:
-            return CollectLimit(parse_size(configured), f"{COLLECT_LIMIT_ENV}={configured}")
+            return CollectLimit(parse_bytes(configured), f"{COLLECT_LIMIT_ENV}={configured}")
         except ValueError as exc:
             raise InvalidInputError(f"{COLLECT_LIMIT_ENV}: {exc}") from exc
     bounds = []
     result_size = spark.conf.get("spark.driver.maxResultSize", "1g")
     try:
-        if parse_size(result_size) > 0:  # 0 means unlimited
-            bounds.append((parse_size(result_size), f"spark.driver.maxResultSize={result_size}"))
+        if parse_bytes(result_size) > 0:  # 0 means unlimited
+            bounds.append((parse_bytes(result_size), f"spark.driver.maxResultSize={result_size}"))
     except ValueError:
         pass
     heap = _driver_heap_bytes(spark)
