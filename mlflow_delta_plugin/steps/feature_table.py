@@ -23,6 +23,7 @@ __all__ = [
     "infer_task",
     "load_feature_table",
     "load_split",
+    "load_train_test",
 ]
 
 TASKS = ("auto", CLASSIFICATION, REGRESSION)
@@ -120,6 +121,27 @@ def load_split(feature_table: FeatureTable, split: str) -> tuple[pd.DataFrame, p
     frame = rows.to_pandas()
     labels = frame.pop(spec.label)
     return frame, labels
+
+
+Split = tuple[pd.DataFrame, pd.Series]
+
+
+def load_train_test(feature_table: FeatureTable, engine: str = "embedded") -> tuple[Split, Split]:
+    """Features and labels of the ``train`` and ``test`` splits, in this process's memory.
+
+    ``engine="spark"`` reads them through the active (or a new local) Spark session and
+    collects them, refusing in one line when they would not fit the driver; otherwise they are
+    read with deltalake.
+
+    Raises:
+        InvalidInputError: a split has no rows, or is too big to collect.
+    """
+    if engine == "spark":
+        from mlflow_delta_plugin.engine import spark_session
+        from mlflow_delta_plugin.steps.spark_split import collect_splits
+
+        return collect_splits(spark_session(), feature_table)
+    return load_split(feature_table, TRAIN), load_split(feature_table, TEST)
 
 
 def infer_task(task: str, labels: pd.Series, label_type: pa.DataType, label: str) -> str:

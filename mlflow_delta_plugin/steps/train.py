@@ -17,10 +17,10 @@ from mlflow_delta_plugin.steps.feature_table import (
     FeatureTable,
     infer_task,
     load_feature_table,
-    load_split,
+    load_train_test,
 )
 from mlflow_delta_plugin.steps.fitting import LoggedModel, check_registered_name, fit_and_log_model
-from mlflow_delta_plugin.steps.spark_split import collect_splits, read_split
+from mlflow_delta_plugin.steps.spark_split import read_split
 from mlflow_delta_plugin.steps.spark_training import fit_and_log_spark_model, spark_labels
 
 __all__ = ["TrainResult", "check_model_type", "train"]
@@ -144,11 +144,7 @@ def train(
     features = load_feature_table(table, version, label)
     if model_type in SPARK_MODEL_TYPES:
         return _train_spark_ml(features, model_type, hyperparams, task, registered_model, seed)
-    if engine == SPARK:
-        (x_train, y_train), (x_test, y_test) = collect_splits(spark_session(), features)
-    else:
-        x_train, y_train = load_split(features, TRAIN)
-        x_test, y_test = load_split(features, TEST)
+    (x_train, y_train), (x_test, y_test) = load_train_test(features, engine)
     resolved_task = infer_task(task, y_train, features.label_type, features.spec.label)
     pipeline = build_model(model_type, resolved_task, features.numeric_features,
                            features.categorical_features, hyperparams, seed)

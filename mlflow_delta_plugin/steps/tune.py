@@ -16,16 +16,14 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
-from mlflow_delta_plugin.engine import EMBEDDED, SPARK, check_engine, spark_session
+from mlflow_delta_plugin.engine import EMBEDDED, SPARK, check_engine
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.metrics import HIGHER_IS_BETTER
 from mlflow_delta_plugin.models.catalog import MODEL_TYPES, build_model
 from mlflow_delta_plugin.models.spark_catalog import SPARK_MODEL_TYPES
 from mlflow_delta_plugin.runs import log_step_params
-from mlflow_delta_plugin.split import TEST, TRAIN
-from mlflow_delta_plugin.steps.feature_table import infer_task, load_feature_table, load_split
+from mlflow_delta_plugin.steps.feature_table import infer_task, load_feature_table, load_train_test
 from mlflow_delta_plugin.steps.fitting import check_registered_name, fit_and_log_model
-from mlflow_delta_plugin.steps.spark_split import collect_splits
 from mlflow_delta_plugin.tuning import (
     SearchOutcome,
     SearchSettings,
@@ -213,12 +211,8 @@ def tune(
     search = make_tuner(tuner) if isinstance(tuner, str) else tuner
 
     features = load_feature_table(table, version, label)
-    if engine == SPARK:
-        # the session stays active: hyperopt_tuner runs parallel trials with SparkTrials then
-        (x_train, y_train), (x_test, y_test) = collect_splits(spark_session(), features)
-    else:
-        x_train, y_train = load_split(features, TRAIN)
-        x_test, y_test = load_split(features, TEST)
+    # engine=spark leaves the session active: hyperopt_tuner then runs parallel trials on it
+    (x_train, y_train), (x_test, y_test) = load_train_test(features, engine)
     resolved_task = infer_task(task, y_train, features.label_type, features.spec.label)
     objective_metric = resolve_metric(metric, resolved_task, int(y_train.nunique()))
     space = custom_space or default_search_space(model_type, resolved_task)
