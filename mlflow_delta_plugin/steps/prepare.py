@@ -135,6 +135,23 @@ def _write(table: str, mode: str, target: pa.Schema, batches: Iterator[pa.Record
     return find_write(table, properties.custom_metadata[WRITE_ID_KEY])
 
 
+def _write_plan(table: str, mode: str, spec: TableSpec,
+                schema: pa.Schema) -> tuple[bool, Optional[list], pa.Schema]:
+    """Whether ``table`` exists now, the partitioning a write must give a new table (None when
+    appending to an existing one), and the schema the rows are written with.
+
+    Raises:
+        UnsupportedTableError: the existing table's log is corrupt or needs unknown features.
+        InvalidInputError: the input does not fit the table it would append to.
+    """
+    exists = is_delta_table(table)
+    if exists:
+        open_table(table)  # a corrupt log or unsupported features: one line, before any work
+    if exists and mode == "append":
+        return True, None, append_target(table, spec, schema)
+    return exists, [SPLIT_COLUMN], pa.schema([*schema, pa.field(SPLIT_COLUMN, pa.string())])
+
+
 def prepare(
     input: str,
     table: str,
@@ -169,45 +186,38 @@ def prepare(
     else:
         source = open_input(input, batch_rows=batch_rows)
     spec = table_spec(source.schema, label, key, source.location)
-    exists = is_delta_table(table)
-    if exists:
-        open_table(table)  # a corrupt log or unsupported features: one line, before any work
-    if exists and mode == "append":
-        target = append_target(table, spec, source.schema)
-    else:
-        target = pa.schema([*source.schema, pa.field(SPLIT_COLUMN, pa.string())])
+    exists, partition_by, target = _write_plan(table, mode, spec, source.schema)
 
     run = mlflow.active_run()
     run_id = run.info.run_id if run else None
     log_step_params({"input": source.location, "input_format": source.kind, "table": table,
                        "label": label, "key": key or "", "mode": mode,
                        "test_fraction": test_fraction, "seed": seed, "engine": engine})
-    profile = StreamingProfile()
-    split_counts: Counter = Counter()
-    partition_by = None if exists and mode == "append" else [SPLIT_COLUMN]
     properties = commit_properties(run_id, entry_point, spec, uuid.uuid4().hex)
     _log.info("prepare: %s input '%s' into '%s' (mode=%s, engine=%s)", source.kind,
               source.location, table, mode, engine)
     if engine == SPARK:
+        profile, split_counts = StreamingProfile(), Counter()
         version = write_with_spark(source, table, mode, target, spec, test_fraction, seed,
                                    partition_by, None if exists else _NEW_TABLE_PROPERTIES,
                                    properties, profile, split_counts)
     else:
-        first_source = [source]
+        planned = [(source, exists, partition_by, target)]
 
         def attempt() -> tuple:
             """One whole write; after a commit conflict the input is re-opened and re-streamed
             against the table as it is now."""
-            current = first_source.pop() if first_source else open_input(input, batch_rows)
-            now_exists = is_delta_table(table)
-            appending = now_exists and mode == "append"
-            current_target = (append_target(table, spec, current.schema) if appending else
-                              pa.schema([*current.schema, pa.field(SPLIT_COLUMN, pa.string())]))
+            if planned:
+                current, now_exists, partitioning, current_target = planned.pop()
+            else:
+                current = open_input(input, batch_rows)
+                now_exists, partitioning, current_target = _write_plan(table, mode, spec,
+                                                                       current.schema)
             stats, counts = StreamingProfile(), Counter()
             written = _write(table, mode, current_target,
                              _validated_batches(current, spec, current_target, test_fraction,
                                                 seed, stats, counts),
-                             None if appending else [SPLIT_COLUMN], properties, now_exists)
+                             partitioning, properties, now_exists)
             return written, current, stats, counts
 
         version, source, profile, split_counts = retry_on_conflict(attempt, table=table,
