@@ -1,8 +1,8 @@
 """Where trials run: inline in this process, or ``parallelism`` at a time concurrently.
 
 Concurrent trials run in one thread of this process plus ``parallelism - 1`` worker processes.
-Workers start with the ``spawn`` method (deltalake panics in a forked child of a process that
-used it), which costs each a fresh interpreter and the imports of scikit-learn, MLflow and this
+Workers start with the ``spawn`` method (see :mod:`~mlflow_delta_plugin.worker_processes`), which
+costs each a fresh interpreter and the imports of scikit-learn, MLflow and this
 package: seconds. A worker counts as a trial slot only once it is up, so the search runs trials
 in this process meanwhile and never waits on start-up (a short search may finish before any
 worker is ready). Workers load the objective (with its data) once, from a private temporary
@@ -11,16 +11,16 @@ its imports, and a large one would block the parent until then. Native thread po
 BLAS) are capped at each slot's share of the CPUs so concurrent trials do not oversubscribe them.
 """
 
-import multiprocessing
 import os
 import pickle
 import tempfile
-from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Iterator, Optional, Protocol
 
 from mlflow_delta_plugin.tuning.base import Objective, TrialResult
+from mlflow_delta_plugin.worker_processes import spawn_pool
 
 __all__ = ["INLINE", "PROCESSES", "TrialExecutor", "open_executor"]
 
@@ -107,9 +107,7 @@ class _WorkerPool:
         handle, self._objective_file = tempfile.mkstemp(prefix="tune-objective-", suffix=".pkl")
         with os.fdopen(handle, "wb") as stream:
             pickle.dump(objective, stream, protocol=pickle.HIGHEST_PROTOCOL)
-        self.pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-            initializer=_start_worker, initargs=(self._objective_file, threads))
+        self.pool = spawn_pool(workers, _start_worker, (self._objective_file, threads))
         # Each no-op task spawns one worker (spawning is on demand) and returns once it is up.
         self.started = [self.pool.submit(os.getpid) for _ in range(workers)]
 
