@@ -245,7 +245,10 @@ def tune(
         _log.info("tune: parallelism=1 runs the trials one at a time on the driver; "
                   "parallelism > 1 runs them as Spark tasks (SparkTrials)")
     started = time.perf_counter()
-    with TrialRunLogger(run, features.dataset, context="training") as trial_runs:
+    # Trials keep `parallelism` cores busy (on this machine, or on local Spark executors); the
+    # trial runs are written by a process of their own only when a core is left for it.
+    with TrialRunLogger(run, features.dataset, context="training",
+                        busy_cores=settings.parallelism) as trial_runs:
         outcome = search.search(objective, space, settings,
                                 on_trial=_both(trial_runs,
                                                _progress(objective_metric, settings.max_evals)))

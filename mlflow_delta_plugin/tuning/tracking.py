@@ -2,10 +2,13 @@
 
 Trials may run in worker processes or Spark tasks; their results come back to the process that
 owns the parent run, which records each as a child run (tag ``mlflow.parentRunId``) with the
-trial's hyperparameters, validation metrics, dataset input, status and wall-clock span. One
-writer keeps a SQLite tracking store free of lock contention, and workers need no tracking
-credentials. The writes happen on a background thread, in trial order, so the next trial does
-not wait for them; :meth:`TrialRunLogger.flush` waits for all and re-raises the first error.
+trial's hyperparameters, validation metrics, dataset input, status and wall-clock span. Workers
+need no tracking credentials. The runs are written by a
+:class:`~mlflow_delta_plugin.run_writer.RunWriter`: in a spawned writer process once it is up,
+so the next trial does not wait for them nor share the GIL with them;
+:meth:`TrialRunLogger.flush` waits for all and re-raises the first error. A trial's run is found
+again by its parent and ``trial_number`` tags, so a trial is recorded once even when the writer
+dies part-way.
 
 Against a tracking server (REST, Databricks), MLflow prints two "View run ... at" lines and
 fetches the run again each time a run ends; for trial runs the logger turns that off while it
@@ -15,21 +18,24 @@ search prints progress lines instead of 200 links. The tuning run's own link sti
 
 import logging
 import os
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Optional
 
-from mlflow import MlflowClient
-from mlflow.entities import DatasetInput, InputTag, Metric, Param, Run, RunStatus
+from mlflow.entities import DatasetInput, InputTag, Run, RunStatus
 from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
+from mlflow_delta_plugin.run_records import RunRecord
+from mlflow_delta_plugin.run_writer import RunWriter
 from mlflow_delta_plugin.runs import ENTRY_POINT_TAG, ERROR_TAG
 from mlflow_delta_plugin.tuning.base import TrialResult
 
-__all__ = ["TRIAL_ENTRY_POINT", "TrialRunLogger"]
+__all__ = ["TRIAL_ENTRY_POINT", "TRIAL_NUMBER_TAG", "TrialRunLogger"]
 
 TRIAL_ENTRY_POINT = "tune.trial"
 """Value of the entry-point tag on trial runs."""
+
+TRIAL_NUMBER_TAG = "trial_number"
+"""Tag with the trial's number, counted from 1; with the parent run it identifies a trial's run."""
 
 _INHERITED_TAGS = ("mlflow.user", "mlflow.source.name", "mlflow.source.type",
                    "mlflow.source.git.commit", "mlflow.project.entryPoint")
@@ -46,45 +52,45 @@ class TrialRunLogger:
         parent: the tuning run.
         dataset: the training dataset (an MLflow ``Dataset``), logged as each trial's input.
         context: the dataset input's context tag.
-
-    Attributes:
-        run_ids: trial number -> child run id (complete after :meth:`flush`).
+        writer: ``process`` or ``thread`` (default: chosen by
+            :func:`~mlflow_delta_plugin.run_writer.writer_mode` from ``busy_cores``).
+        busy_cores: cores the trials keep busy in this machine (their parallelism).
     """
 
     def __init__(self, parent: Run, dataset: Optional[object] = None,
-                 context: str = "training") -> None:
-        self._client = MlflowClient()
+                 context: str = "training", writer: Optional[str] = None,
+                 busy_cores: int = 1) -> None:
         self._parent = parent
-        self._inputs = []
+        self._inputs: tuple = ()
         if dataset is not None:
             entity = dataset._to_mlflow_entity()  # computed once: digest, schema, profile
-            self._inputs = [DatasetInput(entity, [InputTag(MLFLOW_DATASET_CONTEXT, context)])]
+            self._inputs = (DatasetInput(entity, [InputTag(MLFLOW_DATASET_CONTEXT, context)]),)
         parent_tags = parent.data.tags
         self._inherited = {k: parent_tags[k] for k in _INHERITED_TAGS if k in parent_tags}
-        self.run_ids: dict[int, str] = {}
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="trial-runs")
-        self._pending: list[Future] = []
+        # Quiet before the writer process starts: it inherits the setting.
         self._quieted = MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name not in os.environ
         if self._quieted:
             os.environ[MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name] = "true"
+        self._writer = RunWriter(parent.info.experiment_id, mode=writer, busy_cores=busy_cores)
+
+    @property
+    def run_ids(self) -> dict:
+        """Trial number -> child run id (complete after :meth:`flush`)."""
+        return self._writer.run_ids
 
     def __call__(self, result: TrialResult) -> None:
         """Queue the child run of ``result`` for writing."""
-        self._pending.append(self._writer.submit(self._record, result))
+        self._writer.submit(result.number, self.record(result))
 
     def flush(self) -> None:
         """Wait until every queued trial is written; re-raise the first write error."""
-        pending, self._pending = self._pending, []
-        errors = [f.exception() for f in pending if f.exception() is not None]
-        if errors:
-            raise errors[0]
+        self._writer.flush()
 
     def close(self) -> None:
-        """Flush, then stop the writer thread (and print run links again)."""
+        """Flush, then stop the writer (and print run links again)."""
         try:
-            self.flush()
+            self._writer.close()
         finally:
-            self._writer.shutdown(wait=True)
             if self._quieted:
                 os.environ.pop(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name, None)
                 self._quieted = False
@@ -101,29 +107,23 @@ class TrialRunLogger:
         except Exception as exc:  # noqa: BLE001
             _log.warning("tune: recording trial runs failed too: %s", exc)
 
-    def _record(self, result: TrialResult) -> None:
-        """Create the child run of ``result``, fill it and end it FINISHED or FAILED."""
+    def record(self, result: TrialResult) -> RunRecord:
+        """The child run of ``result``: tags, params, metrics, input, end state and span."""
         tags = {**self._inherited,
                 MLFLOW_PARENT_RUN_ID: self._parent.info.run_id,
                 MLFLOW_RUN_NAME: f"trial-{result.number + 1:03d}",
                 ENTRY_POINT_TAG: TRIAL_ENTRY_POINT,
-                "trial_number": str(result.number + 1)}  # counted from 1, as in the logs
+                TRIAL_NUMBER_TAG: str(result.number + 1)}  # counted from 1, as in the logs
         if not result.ok:
             tags[ERROR_TAG] = (result.error or "the trial failed")[:_MAX_TAG_CHARS]
-        run = self._client.create_run(self._parent.info.experiment_id,
-                                      start_time=result.start_time_ms or None, tags=tags)
-        run_id = run.info.run_id
-        params = [Param(name, str(value)[:_MAX_PARAM_CHARS])
-                  for name, value in result.params.items()]
-        stamp = result.end_time_ms or result.start_time_ms
-        metrics = [Metric(name, float(value), stamp, 0)
-                   for name, value in result.metrics.items()]
+        metrics = {name: float(value) for name, value in result.metrics.items()}
         if result.ok:
-            metrics.append(Metric("loss", float(result.loss), stamp, 0))
-        self._client.log_batch(run_id, metrics=metrics, params=params)
-        if self._inputs:
-            self._client.log_inputs(run_id, self._inputs)
+            metrics["loss"] = float(result.loss)
         status = RunStatus.FINISHED if result.ok else RunStatus.FAILED
-        self._client.set_terminated(run_id, RunStatus.to_string(status),
-                                    end_time=result.end_time_ms or None)
-        self.run_ids[result.number] = run_id
+        return RunRecord(
+            experiment_id=self._parent.info.experiment_id, tags=tags,
+            identity=(MLFLOW_PARENT_RUN_ID, TRIAL_NUMBER_TAG),
+            params={name: str(value)[:_MAX_PARAM_CHARS] for name, value in result.params.items()},
+            metrics=metrics, inputs=self._inputs, status=RunStatus.to_string(status),
+            start_time_ms=result.start_time_ms or None,
+            end_time_ms=result.end_time_ms or result.start_time_ms or None)

@@ -7,7 +7,7 @@ import pytest
 
 from mlflow_delta_plugin.runs import ENTRY_POINT_TAG, ERROR_TAG
 from mlflow_delta_plugin.tuning.base import TRIAL_FAILED, TRIAL_OK, TrialResult
-from mlflow_delta_plugin.tuning.tracking import TRIAL_ENTRY_POINT, TrialRunLogger
+from mlflow_delta_plugin.tuning.tracking import TRIAL_ENTRY_POINT, TRIAL_NUMBER_TAG, TrialRunLogger
 
 QUIET = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 
@@ -19,10 +19,11 @@ def _trials():
                         start_time_ms=2_000, end_time_ms=2_500)]
 
 
-def test_children_carry_params_metrics_status_and_error(mlflow_env, monkeypatch):
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_children_carry_params_metrics_status_and_error(mlflow_env, monkeypatch, writer):
     monkeypatch.delenv(QUIET, raising=False)
     with mlflow.start_run() as parent:
-        with TrialRunLogger(mlflow.get_run(parent.info.run_id)) as logger:
+        with TrialRunLogger(mlflow.get_run(parent.info.run_id), writer=writer) as logger:
             for trial in _trials():
                 logger(trial)
     ok, failed = (mlflow.get_run(logger.run_ids[n]) for n in (0, 1))
@@ -30,6 +31,7 @@ def test_children_carry_params_metrics_status_and_error(mlflow_env, monkeypatch)
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert child.data.tags[ENTRY_POINT_TAG] == TRIAL_ENTRY_POINT
         assert child.info.run_name == name
+        assert child.data.tags[TRIAL_NUMBER_TAG] == name[-1]
     assert ok.info.status == "FINISHED" and ok.data.params == {"C": "0.5"}
     assert ok.data.metrics == {"val_roc_auc": 0.9, "loss": -0.9}
     assert (ok.info.start_time, ok.info.end_time) == (1_000, 2_000)
