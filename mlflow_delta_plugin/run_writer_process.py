@@ -145,6 +145,11 @@ def main(argv: Optional[list] = None) -> None:
     in_fd, out_fd, tracking_uri, experiment_id = argv or sys.argv[1:]
     _serve(Connection(int(in_fd), writable=False), Connection(int(out_fd), readable=False),
            tracking_uri, experiment_id)
+    # Everything is written: skip the interpreter's teardown, which takes CPU from the caller and
+    # can abort in native libraries' destructors (see mlflow_delta_plugin.cli.exit_process).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":
