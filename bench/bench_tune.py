@@ -14,7 +14,11 @@ repeated:
   recorded as a child run (params, validation metrics, dataset input), retrain the best
   configuration on the whole train split, log it with signature, register it;
 - tune, parallel: the same with ``parallelism=2`` (spawned worker processes; their start-up is
-  included).
+  included);
+- tune, serial, thread writer: the serial tune with ``MLFLOW_DELTA_RUN_WRITER=thread``, the
+  trial runs written by a thread of this process instead of the writer process that serial
+  trials get on a machine with a core to spare (see ``mlflow_delta_plugin.run_writer``): what
+  the writer process buys, measured in the same run.
 
 It checks that bare and serial tune propose the same N configurations (same seed, same TPE
 sequence), so the ratio isolates what ``tune`` adds. Printed: medians with min..max, the search
@@ -32,7 +36,7 @@ threads on a loaded 2-core machine, gradient-boosting fits on this small sample 
 from run to run (spin-waiting threads), which drowned everything this benchmark measures.
 
 Usage:
-    python bench/bench_tune.py                 # 30 trials, gradient_boosting, 3 repeats (~5 min)
+    python bench/bench_tune.py                 # 30 trials, gradient_boosting, 5 repeats (~3 min)
     python bench/bench_tune.py --quick         # 10 trials, linear, 1 repeat (under a minute)
     python bench/bench_tune.py --model_type random_forest --repeats 2
     python bench/bench_tune.py --rows 5000     # heavier trials: rows drawn from the sample
@@ -73,6 +77,7 @@ TARGET_RATIO = 1.25
 STORES = {"sqlite": "SQLite store in this process",
           "server": "mlflow server (REST) on this machine"}
 SEED = 42
+THREAD_SIDE = "tune p=1 thread"
 
 
 def enlarged_sample(folder, rows: int) -> str:
@@ -149,45 +154,55 @@ def run_bare(objective, space, trials: int) -> tuple[float, float, list]:
     return time.perf_counter() - started, time.process_time() - cpu, proposed
 
 
-def run_tune(table: str, model_type: str, trials: int,
-             parallelism: int) -> tuple[float, float, float, list]:
+def run_tune(table: str, model_type: str, trials: int, parallelism: int,
+             writer: str = "") -> tuple[float, float, float, list]:
     """(seconds, CPU seconds of this process, search seconds, proposed params in trial order)
-    of one ``tune`` call."""
+    of one ``tune`` call; ``writer`` forces the trial-run writer (``thread`` or ``process``)."""
     import mlflow
 
+    from mlflow_delta_plugin.run_writer import RUN_WRITER_ENV
     from mlflow_delta_plugin.steps.tune import tune
 
-    started, cpu = time.perf_counter(), time.process_time()
-    with mlflow.start_run(run_name=f"bench-tune-p{parallelism}") as run:
-        result = tune(table=table, model_type=model_type, max_evals=trials,
-                      parallelism=parallelism, seed=SEED, registered_model="bench_tune")
-    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    before = os.environ.pop(RUN_WRITER_ENV, None)
+    if writer:
+        os.environ[RUN_WRITER_ENV] = writer
+    try:
+        started, cpu = time.perf_counter(), time.process_time()
+        with mlflow.start_run(run_name=f"bench-tune-p{parallelism}{writer}") as run:
+            result = tune(table=table, model_type=model_type, max_evals=trials,
+                          parallelism=parallelism, seed=SEED, registered_model="bench_tune")
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    finally:
+        os.environ.pop(RUN_WRITER_ENV, None)
+        if before is not None:
+            os.environ[RUN_WRITER_ENV] = before
     search = mlflow.get_run(run.info.run_id).data.metrics["search_seconds"]
     ordered = [t.params for t in sorted(result.trials, key=lambda t: t.number)]
     return seconds, cpu, search, ordered
 
 
 def measure(table: str, objective, space, args: argparse.Namespace, tracking: str) -> list:
-    """Interleaved repeats of bare fmin, tune p=1 and tune p=2; prints the tables; returns the
+    """Interleaved repeats of bare fmin and the tune sides; prints the tables; returns the
     target verdicts (``(what, value, ok)``) for the tracking store ``tracking`` in use."""
     run_bare(objective, space, 2)  # warm-up: imports, first fits, the store's first writes
     run_tune(table, args.model_type, 2, 1)
-    sides = ["bare fmin", "tune p=1", "tune p=2"]
+    sides = ["bare fmin", "tune p=1", "tune p=2", THREAD_SIDE]
+    settings = {"tune p=1": (1, ""), "tune p=2": (2, ""), THREAD_SIDE: (1, "thread")}
     totals = {s: [] for s in sides}
     cpus = {s: [] for s in sides}
     searches = {s: [] for s in sides}
     same_trials = True
     for repeat in range(args.repeats):
-        order = sides[repeat % 3:] + sides[:repeat % 3]
+        order = sides[repeat % len(sides):] + sides[:repeat % len(sides)]
         for side in order:
             if side == "bare fmin":
                 seconds, cpu, bare_params = run_bare(objective, space, args.trials)
                 search = seconds
             else:
-                parallelism = 1 if side == "tune p=1" else 2
+                parallelism, writer = settings[side]
                 seconds, cpu, search, tuned = run_tune(table, args.model_type, args.trials,
-                                                       parallelism)
-                if parallelism == 1:
+                                                       parallelism, writer)
+                if side == "tune p=1":
                     serial_params = tuned
             totals[side].append(seconds)
             cpus[side].append(cpu)
@@ -221,11 +236,13 @@ def measure(table: str, objective, space, args: argparse.Namespace, tracking: st
           f"{search_speedup:.2f}x search phase ({os.cpu_count()} CPUs, shared)")
     paired = [t / b for t, b in zip(totals["tune p=1"], totals["bare fmin"])]
     paired_speedup = [s1 / s2 for s1, s2 in zip(totals["tune p=1"], totals["tune p=2"])]
+    paired_writer = [p / t for p, t in zip(totals["tune p=1"], totals[THREAD_SIDE])]
     print(f"per-repeat ratios (each pair measured seconds apart; steadier when the load "
           f"drifts): tune p=1 / bare {', '.join(f'{r:.2f}' for r in paired)} "
           f"(median {median(paired):.2f}); p=1 / p=2 "
           f"{', '.join(f'{r:.2f}' for r in paired_speedup)} "
-          f"(median {median(paired_speedup):.2f})")
+          f"(median {median(paired_speedup):.2f}); p=1 / p=1 thread "
+          f"{', '.join(f'{r:.2f}' for r in paired_writer)} (median {median(paired_writer):.2f})")
     serial_cpu = median(cpus["tune p=1"]) / bare_cpu
     return [
         (f"[{tracking}] tune / bare fmin at most {TARGET_RATIO} ({args.trials} trials, serial, "
@@ -242,7 +259,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--model_type", default="gradient_boosting")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="10 trials, linear, 1 repeat")
     parser.add_argument("--rows", type=int, default=0,
                         help="rows drawn (with noise) from the sample; 0: the 569-row sample")
