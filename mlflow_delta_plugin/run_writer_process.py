@@ -6,9 +6,11 @@ which runs a user's script without a ``__main__`` guard a second time (writing i
 before failing. This child imports MLflow and this module only.
 
 Protocol (pickled messages over the pipes, :class:`multiprocessing.connection.Connection`):
-the child sends ``("started", None, error or None)`` once its client reaches the store, then
-reads ``(number, record)`` and answers ``("ok", number, run_id)`` or ``("error", number, text)``
-for each, in order. End of input (the parent closed its end, or died) makes it write what it has
+the parent sends ``(tracking_uri, experiment_id)`` first (through the pipe, not the command line,
+where anyone listing processes would see credentials a URI may hold); the child answers
+``("started", None, error or None)`` once its client reaches the store, then reads
+``(number, record)`` and answers ``("ok", number, run_id)`` or ``("error", number, text)`` for
+each, in order. End of input (the parent closed its end, or died) makes it write what it has
 already received and exit, so records sent before a crash of the parent are still written. It
 ignores SIGINT: Ctrl+C in a terminal reaches the whole process group, and should interrupt the
 caller, not the writes.
@@ -42,17 +44,21 @@ class WriterProcess:
         child_in, to_child = os.pipe()  # not inheritable, except as passed below
         from_child, child_out = os.pipe()
         self._process = subprocess.Popen(
-            [sys.executable, "-m", __name__, str(child_in), str(child_out), tracking_uri,
-             experiment_id],
+            [sys.executable, "-m", __name__, str(child_in), str(child_out)],
             pass_fds=(child_in, child_out), stdin=subprocess.DEVNULL)
         os.close(child_in)
         os.close(child_out)
         self._outbox = Connection(to_child, readable=False)
         self._inbox = Connection(from_child, writable=False)
-        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()  # one message at a time on the pipe
+        self._answers_lock = threading.Lock()  # never held while sending: the reader needs it
         self._answers: dict[int, Future] = {}
         self._sent = 0
         self.started: Future = Future()
+        try:
+            self._outbox.send((tracking_uri, experiment_id))  # small: the pipe takes it at once
+        except OSError:  # the child is already gone: the reader reports it through `started`
+            pass
         threading.Thread(target=self._read_answers, daemon=True, name="run-writer-answers").start()
 
     @property
@@ -67,19 +73,21 @@ class WriterProcess:
             WriterStopped: the child is gone.
         """
         answer: Future = Future()
-        with self._lock:
-            number, self._sent = self._sent, self._sent + 1
-            self._answers[number] = answer
+        with self._send_lock:
+            with self._answers_lock:
+                number, self._sent = self._sent, self._sent + 1
+                self._answers[number] = answer
             try:
                 self._outbox.send((number, record))
             except (OSError, ValueError) as exc:  # broken pipe, or closed
-                del self._answers[number]
+                with self._answers_lock:
+                    self._answers.pop(number, None)
                 raise WriterStopped(f"the writer process is gone ({exc})") from exc
         return answer
 
     def close(self) -> None:
         """Send end of input: the child writes what it was sent, then exits."""
-        with self._lock:
+        with self._send_lock:
             self._outbox.close()
 
     def _read_answers(self) -> None:
@@ -89,7 +97,7 @@ class WriterProcess:
                 if kind == "started":
                     self.started.set_result(value)
                     continue
-                with self._lock:
+                with self._answers_lock:
                     answer = self._answers.pop(number)
                 if kind == "ok":
                     answer.set_result(value)
@@ -101,7 +109,7 @@ class WriterProcess:
         stopped = WriterStopped(f"the writer process ended (exit code {code})")
         if not self.started.done():
             self.started.set_exception(stopped)
-        with self._lock:
+        with self._answers_lock:
             answers, self._answers = self._answers, {}
         for answer in answers.values():
             answer.set_exception(stopped)
@@ -112,13 +120,14 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:1000]
 
 
-def _serve(inbox: Connection, outbox: Connection, tracking_uri: str, experiment_id: str) -> None:
+def _serve(inbox: Connection, outbox: Connection) -> None:
     """The child's loop: open the store, then write each record received until end of input."""
     from mlflow import MlflowClient
 
     from mlflow_delta_plugin.run_records import write_run
 
     try:
+        tracking_uri, experiment_id = inbox.recv()
         client = MlflowClient(tracking_uri)
         client.get_experiment(experiment_id)  # opens the store; proves these credentials reach it
     except Exception as exc:  # noqa: BLE001  the parent writes in its own process instead
@@ -140,11 +149,13 @@ def _serve(inbox: Connection, outbox: Connection, tracking_uri: str, experiment_
 
 
 def main(argv: Optional[list] = None) -> None:
-    """Entry of the child process: ``IN_FD OUT_FD TRACKING_URI EXPERIMENT_ID``."""
+    """Entry of the child process: ``IN_FD OUT_FD`` (the pipes' ends it was given)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    in_fd, out_fd, tracking_uri, experiment_id = argv or sys.argv[1:]
-    _serve(Connection(int(in_fd), writable=False), Connection(int(out_fd), readable=False),
-           tracking_uri, experiment_id)
+    in_fd, out_fd = argv or sys.argv[1:]
+    try:
+        _serve(Connection(int(in_fd), writable=False), Connection(int(out_fd), readable=False))
+    except (EOFError, OSError):  # the parent went away before the first exchange: nothing to do
+        pass
     # Everything is written: skip the interpreter's teardown, which takes CPU from the caller and
     # can abort in native libraries' destructors (see mlflow_delta_plugin.cli.exit_process).
     sys.stdout.flush()

@@ -100,6 +100,18 @@ def test_every_record_is_written_once(parent, mlflow_env, mode):
     assert writer.process_state == "off"
 
 
+def test_the_tracking_uri_stays_off_the_writers_command_line(mlflow_env):
+    writer = RunWriter(mlflow_env["MLFLOW_EXPERIMENT_ID"], mode=PROCESS)
+    try:
+        with open(f"/proc/{writer.writer_pid}/cmdline", "rb") as cmdline:
+            arguments = cmdline.read().decode().split("\0")
+        assert "mlflow_delta_plugin.run_writer_process" in arguments
+        assert not any(mlflow_env["MLFLOW_TRACKING_URI"] in a for a in arguments)
+        _wait_until(lambda: writer.process_state == "ready")  # it got the URI through its pipe
+    finally:
+        writer.close()
+
+
 def test_records_wait_for_the_starting_writer_and_a_flush_writes_them_here(parent, mlflow_env):
     experiment = mlflow_env["MLFLOW_EXPERIMENT_ID"]
     writer = RunWriter(experiment, mode=PROCESS)
