@@ -95,8 +95,12 @@ class RunWriter:
         self._pending: list[tuple[Hashable, RunRecord, Future, bool]] = []
         self._process: Optional[WriterProcess] = None
         if chosen == PROCESS:
-            self._process = WriterProcess(tracking_uri or mlflow.get_tracking_uri(),
-                                          experiment_id)
+            try:
+                self._process = WriterProcess(tracking_uri or mlflow.get_tracking_uri(),
+                                              experiment_id)
+            except OSError as exc:  # e.g. no process may be started here
+                _log.warning("the run writer process could not start (%s); writing runs in "
+                             "this process", exc)
         self.run_ids: dict = {}
 
     @property

@@ -21,6 +21,7 @@ from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.metrics import HIGHER_IS_BETTER
 from mlflow_delta_plugin.models.catalog import MODEL_TYPES, build_model
 from mlflow_delta_plugin.models.spark_catalog import SPARK_MODEL_TYPES
+from mlflow_delta_plugin.run_writer import writer_mode
 from mlflow_delta_plugin.runs import log_step_params
 from mlflow_delta_plugin.steps.feature_table import infer_task, load_feature_table, load_train_test
 from mlflow_delta_plugin.steps.fitting import check_registered_name, fit_and_log_model
@@ -205,6 +206,9 @@ def tune(
         )
     check_registered_name(registered_model)
     resolve_metric(metric)
+    # Trials keep `parallelism` cores busy (on this machine, or on local Spark executors); the
+    # trial runs get a writer process of their own only when a core is left for it.
+    trial_run_writer = writer_mode(busy_cores=settings.parallelism)
     given_space = not (search_space is None
                        or (isinstance(search_space, str) and not search_space.strip()))
     custom_space = parse_search_space(search_space) if given_space else None
@@ -245,10 +249,8 @@ def tune(
         _log.info("tune: parallelism=1 runs the trials one at a time on the driver; "
                   "parallelism > 1 runs them as Spark tasks (SparkTrials)")
     started = time.perf_counter()
-    # Trials keep `parallelism` cores busy (on this machine, or on local Spark executors); the
-    # trial runs are written by a process of their own only when a core is left for it.
     with TrialRunLogger(run, features.dataset, context="training",
-                        busy_cores=settings.parallelism) as trial_runs:
+                        writer=trial_run_writer) as trial_runs:
         outcome = search.search(objective, space, settings,
                                 on_trial=_both(trial_runs,
                                                _progress(objective_metric, settings.max_evals)))

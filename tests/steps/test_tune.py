@@ -144,6 +144,20 @@ def test_bad_input_is_one_line_a_failed_run_and_nothing_registered(
     assert _registered_versions(model_name) == []
 
 
+def test_an_unknown_run_writer_setting_fails_before_anything_is_logged(
+        prepared_table, model_name, capsys, monkeypatch):
+    monkeypatch.setenv("MLFLOW_DELTA_RUN_WRITER", "fork")
+    code = load_entrypoint("tune").main(["--table", prepared_table, "--model_type", "linear",
+                                         "--registered_model", model_name])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert "run writer 'fork' (from MLFLOW_DELTA_RUN_WRITER) is unknown; use process or thread" in err
+    [run] = mlflow.search_runs(filter_string=f"tags.`{ENTRY_POINT_TAG}` = 'tune'",
+                               output_format="list")
+    assert run.info.status == "FAILED" and "delta_version" not in run.data.params
+    assert _registered_versions(model_name) == []
+
+
 def test_entry_point_main_tunes_and_registers(prepared_table, model_name):
     entry_point = load_entrypoint("tune")
     code = entry_point.main(["--table", prepared_table, "--model_type", "linear", "--max_evals",
