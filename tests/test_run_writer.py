@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import mlflow
 import pytest
@@ -22,6 +21,7 @@ from mlflow_delta_plugin.run_writer import (
     usable_cores,
     writer_mode,
 )
+from tests.processes import alive, wait_until
 
 PARENT = "mlflow.parentRunId"
 RECORDS = 12
@@ -55,22 +55,6 @@ def _assert_each_once(experiment_id: str, parent: str, run_ids: dict, count: int
     assert run_ids == {int(c.data.tags["trial_number"]): c.info.run_id for c in children}
 
 
-def _wait_until(condition, seconds: float = 60.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    with open(f"/proc/{pid}/stat") as stat:  # a zombie is not alive
-        return stat.read().split(") ")[1][0] != "Z"
-
-
 def test_writer_mode_uses_a_process_only_when_a_core_is_spare(monkeypatch):
     monkeypatch.delenv(RUN_WRITER_ENV, raising=False)
     assert writer_mode(busy_cores=usable_cores() - 1) == PROCESS
@@ -92,7 +76,7 @@ def test_every_record_is_written_once(parent, mlflow_env, mode):
         writer.submit(n, record)
     if mode == PROCESS:
         assert writer.writer_pid is not None
-        _wait_until(lambda: writer.process_state == "ready")
+        wait_until(lambda: writer.process_state == "ready")
     for n, record in enumerate(records[4:], start=4):
         writer.submit(n, record)
     writer.close()
@@ -107,7 +91,7 @@ def test_the_tracking_uri_stays_off_the_writers_command_line(mlflow_env):
             arguments = cmdline.read().decode().split("\0")
         assert "mlflow_delta_plugin.run_writer_process" in arguments
         assert not any(mlflow_env["MLFLOW_TRACKING_URI"] in a for a in arguments)
-        _wait_until(lambda: writer.process_state == "ready")  # it got the URI through its pipe
+        wait_until(lambda: writer.process_state == "ready")  # it got the URI through its pipe
     finally:
         writer.close()
 
@@ -122,17 +106,17 @@ def test_records_wait_for_the_starting_writer_and_a_flush_writes_them_here(paren
     _assert_each_once(experiment, parent, writer.run_ids)
     pid = writer.writer_pid
     writer.close()
-    _wait_until(lambda: not _alive(pid))  # told to stop while starting: it exits once up
+    wait_until(lambda: not alive(pid))  # told to stop while starting: it exits once up
 
 
 def test_a_killed_writer_loses_nothing_and_duplicates_nothing(parent, mlflow_env, caplog):
     experiment = mlflow_env["MLFLOW_EXPERIMENT_ID"]
     records = _records(experiment, parent, 40)
     writer = RunWriter(experiment, mode=PROCESS)
-    _wait_until(lambda: writer.process_state == "ready")
+    wait_until(lambda: writer.process_state == "ready")
     for n, record in enumerate(records[:30]):
         writer.submit(n, record)
-    _wait_until(lambda: len(_children(experiment, parent)) >= 3)  # killed in the middle
+    wait_until(lambda: len(_children(experiment, parent)) >= 3)  # killed in the middle
     os.kill(writer.writer_pid, signal.SIGKILL)
     for n, record in enumerate(records[30:], start=30):
         writer.submit(n, record)
@@ -145,7 +129,7 @@ def test_a_killed_writer_loses_nothing_and_duplicates_nothing(parent, mlflow_env
 def test_a_writer_that_cannot_reach_the_store_hands_its_work_back(parent, mlflow_env, caplog):
     experiment = mlflow_env["MLFLOW_EXPERIMENT_ID"]
     writer = RunWriter("987654321", mode=PROCESS)  # the writer's probe finds no such experiment
-    _wait_until(lambda: writer.process_state == "off")
+    wait_until(lambda: writer.process_state == "off")
     for n, record in enumerate(_records(experiment, parent)):
         writer.submit(n, record)
     with caplog.at_level(logging.WARNING):
@@ -157,7 +141,7 @@ def test_a_writer_that_cannot_reach_the_store_hands_its_work_back(parent, mlflow
 def test_ctrl_c_does_not_stop_the_writer(parent, mlflow_env):
     experiment = mlflow_env["MLFLOW_EXPERIMENT_ID"]
     writer = RunWriter(experiment, mode=PROCESS)
-    _wait_until(lambda: writer.process_state == "ready")
+    wait_until(lambda: writer.process_state == "ready")
     os.kill(writer.writer_pid, signal.SIGINT)
     for n, record in enumerate(_records(experiment, parent)):
         writer.submit(n, record)
@@ -188,7 +172,7 @@ def test_records_sent_before_the_caller_dies_are_still_written(parent, mlflow_en
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 3, done.stderr
     writer_pid = int(done.stdout.split()[-1])
-    _wait_until(lambda: not _alive(writer_pid))  # it wrote what it had, then exited
+    wait_until(lambda: not alive(writer_pid))  # it wrote what it had, then exited
     children = _children(experiment, parent)
     assert sorted(int(c.data.tags["trial_number"]) for c in children) == list(range(RECORDS))
     assert all(c.info.status == "FINISHED" for c in children)

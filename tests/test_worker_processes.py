@@ -4,19 +4,11 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
 from mlflow_delta_plugin.worker_processes import spawn_pool
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(") ")[1][0] != "Z"  # a zombie has ended
-    except FileNotFoundError:
-        return False
+from tests.processes import alive, wait_until
 
 
 def _set_marker(value: str) -> None:
@@ -51,7 +43,4 @@ def test_workers_exit_when_the_parent_skips_exit_hooks_or_is_killed(tmp_path, en
                           timeout=180)
     pids = [int(p) for p in done.stdout.split()]
     assert pids, done.stderr
-    deadline = time.monotonic() + 30
-    while any(_alive(p) for p in pids):
-        assert time.monotonic() < deadline, f"workers {pids} outlived their parent"
-        time.sleep(0.1)
+    wait_until(lambda: not any(alive(p) for p in pids), 30, f"workers {pids} outlived their parent")
