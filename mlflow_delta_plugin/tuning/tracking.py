@@ -53,13 +53,11 @@ class TrialRunLogger:
         dataset: the training dataset (an MLflow ``Dataset``), logged as each trial's input.
         context: the dataset input's context tag.
         writer: ``process`` or ``thread`` (default: chosen by
-            :func:`~mlflow_delta_plugin.run_writer.writer_mode` from ``busy_cores``).
-        busy_cores: cores the trials keep busy in this machine (their parallelism).
+            :func:`~mlflow_delta_plugin.run_writer.writer_mode` for serial trials).
     """
 
     def __init__(self, parent: Run, dataset: Optional[object] = None,
-                 context: str = "training", writer: Optional[str] = None,
-                 busy_cores: int = 1) -> None:
+                 context: str = "training", writer: Optional[str] = None) -> None:
         self._parent = parent
         self._inputs: tuple = ()
         if dataset is not None:
@@ -71,7 +69,7 @@ class TrialRunLogger:
         self._quieted = MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name not in os.environ
         if self._quieted:
             os.environ[MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT.name] = "true"
-        self._writer = RunWriter(parent.info.experiment_id, mode=writer, busy_cores=busy_cores)
+        self._writer = RunWriter(parent.info.experiment_id, mode=writer)
 
     @property
     def run_ids(self) -> dict:
