@@ -56,11 +56,12 @@ class RunRecord:
             raise ValueError(f"status {self.status!r} is not an end state; use one of {_ENDED}")
 
 
-def _log_batch(client: MlflowClient, run_id: str, record: RunRecord) -> None:
+def _log_batch(client: MlflowClient, run_id: str, record: RunRecord,
+               params: Mapping[str, str], metrics: Mapping[str, float]) -> None:
     stamp = record.end_time_ms or record.start_time_ms or int(time.time() * 1000)
     client.log_batch(run_id,
-                     metrics=[Metric(k, float(v), stamp, 0) for k, v in record.metrics.items()],
-                     params=[Param(k, str(v)) for k, v in record.params.items()])
+                     metrics=[Metric(k, float(v), stamp, 0) for k, v in metrics.items()],
+                     params=[Param(k, str(v)) for k, v in params.items()])
 
 
 def _end(client: MlflowClient, run_id: str, record: RunRecord) -> None:
@@ -73,7 +74,7 @@ def write_run(client: MlflowClient, record: RunRecord) -> str:
                             tags=dict(record.tags))
     run_id = run.info.run_id
     if record.params or record.metrics:
-        _log_batch(client, run_id, record)
+        _log_batch(client, run_id, record, record.params, record.metrics)
     if record.inputs:
         client.log_inputs(run_id, list(record.inputs))
     _end(client, run_id, record)
@@ -91,9 +92,10 @@ def find_run(client: MlflowClient, record: RunRecord) -> Optional[str]:
 def complete_run(client: MlflowClient, record: RunRecord) -> str:
     """Make sure the run of ``record`` exists and is complete; returns its run id.
 
-    A run found by the identity tags gets only what it lacks (its batch of params and metrics,
-    its inputs, its end state): each of those writes is one transaction, so a run has all of a
-    part or none of it. Without such a run, the record is written anew.
+    A run found by the identity tags gets only what it lacks: the params and metrics it does not
+    have yet (MLflow's SQL store commits a batch's params and its metrics separately, so a dead
+    writer can leave either without the other), its inputs (one transaction), its end state.
+    Without such a run, the record is written anew.
     """
     run_id = find_run(client, record)
     if run_id is None:
@@ -101,8 +103,10 @@ def complete_run(client: MlflowClient, record: RunRecord) -> str:
     run = client.get_run(run_id)
     if run.info.status in _ENDED:  # ended last: everything before it was written
         return run_id
-    if (record.params or record.metrics) and not (run.data.params or run.data.metrics):
-        _log_batch(client, run_id, record)
+    params = {k: v for k, v in record.params.items() if k not in run.data.params}
+    metrics = {k: v for k, v in record.metrics.items() if k not in run.data.metrics}
+    if params or metrics:
+        _log_batch(client, run_id, record, params, metrics)
     if record.inputs and not run.inputs.dataset_inputs:
         client.log_inputs(run_id, list(record.inputs))
     _end(client, run_id, record)
