@@ -87,11 +87,13 @@ def test_every_record_is_written_once(parent, mlflow_env, mode):
 def test_the_tracking_uri_stays_off_the_writers_command_line(mlflow_env):
     writer = RunWriter(mlflow_env["MLFLOW_EXPERIMENT_ID"], mode=PROCESS)
     try:
+        # Ready means it got the URI through its pipe; it also means the exec is over: right
+        # after Popen returns (vfork), the kernel may not have set the new command line yet.
+        wait_until(lambda: writer.process_state == "ready")
         with open(f"/proc/{writer.writer_pid}/cmdline", "rb") as cmdline:
             arguments = cmdline.read().decode().split("\0")
         assert "mlflow_delta_plugin.run_writer_process" in arguments
         assert not any(mlflow_env["MLFLOW_TRACKING_URI"] in a for a in arguments)
-        wait_until(lambda: writer.process_state == "ready")  # it got the URI through its pipe
     finally:
         writer.close()
 
