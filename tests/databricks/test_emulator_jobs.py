@@ -27,23 +27,27 @@ def python_task(key: str, file: str, params=(), **extra) -> jobs.SubmitTask:
                            **extra)
 
 
-def observed_states(emulator, run_id: int, timeout: float = 120) -> list[str]:
-    """Life-cycle states seen while polling a run every 50 ms until it ends."""
+def observed_states(emulator, run_id: int, timeout: float = 120,
+                    until: tuple = ("TERMINATED", "INTERNAL_ERROR", "SKIPPED")) -> list[str]:
+    """Life-cycle states seen while polling a run every 50 ms until it reaches one of ``until``
+    (by default: until it ends)."""
     seen: list[str] = []
     deadline = time.time() + timeout
     while time.time() < deadline:
         state = emulator.get_run(run_id)["state"]["life_cycle_state"]
         if not seen or seen[-1] != state:
             seen.append(state)
-        if state in ("TERMINATED", "INTERNAL_ERROR", "SKIPPED"):
+        if state in until:
             return seen
         time.sleep(0.05)
-    raise AssertionError(f"run {run_id} did not end: {seen}")
+    raise AssertionError(f"run {run_id} did not reach {until}: {seen}")
 
 
 def test_spark_python_task_runs_for_real_with_dbfs_mapped(emulator, sdk):
     put_file(sdk, "/scripts/hello.py", "\n".join([
-        "import os, sys",
+        "import os, sys, time",
+        "while not os.path.exists('/dbfs/go'):  # held RUNNING until the test has seen it",
+        "    time.sleep(0.02)",
         "os.makedirs('/dbfs/out', exist_ok=True)",
         "open('/dbfs/out/hello.txt', 'w').write(' '.join(sys.argv[1:]))",
         "open('/databricks/driver/local.txt', 'w').write('driver disk')",
@@ -51,8 +55,10 @@ def test_spark_python_task_runs_for_real_with_dbfs_mapped(emulator, sdk):
     ]))
     run_id = sdk.jobs.submit(run_name="hello", tasks=[
         python_task("hello", "dbfs:/scripts/hello.py", ["--greeting", "hi"])]).run_id
-    states = observed_states(emulator, run_id)
-    assert states[0] == "PENDING" and states[-1] == "TERMINATED" and "RUNNING" in states
+    states = observed_states(emulator, run_id, until=("RUNNING", "TERMINATED", "INTERNAL_ERROR"))
+    put_file(sdk, "/go", "")
+    states += [state for state in observed_states(emulator, run_id) if state != "RUNNING"]
+    assert states == ["PENDING", "RUNNING", "TERMINATED"]
 
     run = sdk.jobs.get_run(run_id)
     assert run.state.result_state == jobs.RunResultState.SUCCESS
