@@ -23,7 +23,7 @@ def step_run(entry_point: str, nested: bool = False) -> Iterator[Run]:
 
     A nested run is a child of the active run, named after the step. Any exception marks the
     run FAILED (a known error's message goes into a tag) and propagates; an interrupt (Ctrl+C,
-    or SIGTERM under :func:`~mlflow_delta_plugin.interrupts.sigterm_raises`) marks it KILLED.
+    or SIGTERM under :func:`~mlflow_delta_plugin.interrupts.stop_on_signals`) marks it KILLED.
     """
     with mlflow.start_run(nested=nested, run_name=entry_point if nested else None) as run:
         mlflow.set_tag(ENTRY_POINT_TAG, entry_point)
