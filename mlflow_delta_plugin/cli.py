@@ -19,7 +19,7 @@ from mlflow_delta_plugin.interrupts import (
     INTERRUPTS,
     interrupt_exit_code,
     interrupt_name,
-    sigterm_raises,
+    stop_on_signals,
 )
 from mlflow_delta_plugin.runs import step_run
 
@@ -95,7 +95,7 @@ def run_entry_point(
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     run = None
     try:
-        with sigterm_raises(), step_run(name) as run:
+        with stop_on_signals(), step_run(name) as run:
             work(parser.parse_args(argv))
     except DeltaPluginError as exc:
         print(f"error: {name}: {' '.join(str(exc.message).split())}", file=sys.stderr)
@@ -108,6 +108,30 @@ def run_entry_point(
     return 0
 
 
+def _end_multiprocessing() -> None:
+    """Stop this process's multiprocessing children and unlink its queues' named semaphores, as
+    the interpreter's exit would (``os._exit`` skips multiprocessing's exit handler).
+
+    Without this, every step that used a spawned worker pool (``tune`` with ``parallelism`` > 1)
+    ends with multiprocessing's resource tracker warning of "leaked semaphore objects". The
+    children are idle trial workers by now, or ones still starting (which would fail to open an
+    unlinked semaphore), so they are terminated first, as multiprocessing does with daemons.
+    """
+    if "multiprocessing" not in sys.modules:
+        return
+    import multiprocessing
+    from multiprocessing import util
+
+    children = multiprocessing.active_children()
+    for child in children:
+        child.terminate()
+    for child in children:
+        child.join(timeout=10)
+    run_finalizers = getattr(util, "_run_finalizers", None)  # private; absent: nothing to do
+    if run_finalizers is not None:
+        run_finalizers(0)  # priority >= 0: semaphore unlinks and queue closes, no process joins
+
+
 def exit_process(code: int) -> None:
     """Flush output and end the process with ``code``, skipping native library teardown.
 
@@ -116,6 +140,7 @@ def exit_process(code: int) -> None:
     all work succeeded (delta-rs issue 2184; seen here under load). The run is already ended
     when this is called, so nothing is lost by not running the remaining native destructors.
     """
+    _end_multiprocessing()
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
