@@ -7,6 +7,7 @@ import mlflow
 import pytest
 
 from mlflow_delta_plugin.steps.tune import tune
+from tests.spark_session import start_local_spark
 
 pyspark = pytest.importorskip("pyspark")
 pytestmark = pytest.mark.slow
@@ -17,8 +18,7 @@ def spark_session():
     from pyspark.sql import SparkSession
 
     existing = SparkSession.getActiveSession()
-    session = existing or (SparkSession.builder.master("local[2]").appName("tune-test")
-                           .config("spark.ui.enabled", "false").getOrCreate())
+    session = existing or start_local_spark("tune-test")
     yield session
     if existing is None:
         session.stop()
