@@ -83,6 +83,8 @@ class RunWriter:
 
     Attributes:
         run_ids: key -> run id of each record written (complete after :meth:`flush`).
+        process_writes: how many of those the writer process wrote (the rest were written in
+            this process: in thread mode, before the writer was up, or after it failed).
     """
 
     def __init__(self, experiment_id: str, tracking_uri: Optional[str] = None,
@@ -102,6 +104,7 @@ class RunWriter:
                 _log.warning("the run writer process could not start (%s); writing runs in "
                              "this process", exc)
         self.run_ids: dict = {}
+        self.process_writes = 0
 
     @property
     def process_state(self) -> str:
@@ -130,6 +133,8 @@ class RunWriter:
         for key, record, future, in_writer in pending:
             try:
                 self.run_ids[key] = future.result()
+                if in_writer:
+                    self.process_writes += 1
                 continue
             except Exception as exc:  # noqa: BLE001
                 if not in_writer:

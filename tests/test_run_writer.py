@@ -82,6 +82,7 @@ def test_every_record_is_written_once(parent, mlflow_env, mode):
     writer.close()
     _assert_each_once(experiment, parent, writer.run_ids)
     assert writer.process_state == "off"
+    assert writer.process_writes == (RECORDS if mode == PROCESS else 0)
 
 
 def test_the_tracking_uri_stays_off_the_writers_command_line(mlflow_env):
@@ -106,6 +107,7 @@ def test_records_wait_for_the_starting_writer_and_a_flush_writes_them_here(paren
     assert writer.process_state == "starting" and _children(experiment, parent) == []
     writer.flush()  # does not wait for the writer: this process writes the backlog
     _assert_each_once(experiment, parent, writer.run_ids)
+    assert writer.process_writes == 0
     pid = writer.writer_pid
     writer.close()
     wait_until(lambda: not alive(pid))  # told to stop while starting: it exits once up
@@ -125,6 +127,7 @@ def test_a_killed_writer_loses_nothing_and_duplicates_nothing(parent, mlflow_env
     with caplog.at_level(logging.WARNING):
         writer.close()
     _assert_each_once(experiment, parent, writer.run_ids, 40)
+    assert 3 <= writer.process_writes < 40
     assert "the run writer process stopped" in caplog.text
 
 
@@ -150,6 +153,7 @@ def test_ctrl_c_does_not_stop_the_writer(parent, mlflow_env):
     writer.close()
     _assert_each_once(experiment, parent, writer.run_ids)
     assert writer.process_state == "off"
+    assert writer.process_writes == RECORDS  # all by the writer, which ignored the SIGINT
 
 
 def test_records_sent_before_the_caller_dies_are_still_written(parent, mlflow_env, tmp_path):

@@ -127,11 +127,13 @@ def _no_best_error(outcome: SearchOutcome) -> InvalidInputError:
     )
 
 
-def _log_search_outcome(run_id: str, outcome: SearchOutcome, run_ids: Mapping[int, str],
+def _log_search_outcome(run_id: str, outcome: SearchOutcome, trial_runs: TrialRunLogger,
                         search_seconds: float) -> None:
     """Trial counts, and the best trial's parameters, validation metrics and run, in one write."""
+    run_ids = trial_runs.run_ids
     metrics = {"trials_finished": len(outcome.trials), "trials_failed": len(outcome.failed),
-               "search_seconds": search_seconds}
+               "search_seconds": search_seconds,
+               "trial_runs_by_writer_process": trial_runs.process_writes}
     params: dict = {}
     tags = {"tune.executor": outcome.executor,
             "tune.stopped_early": str(outcome.stopped_early).lower()}
@@ -255,7 +257,7 @@ def tune(
                                 on_trial=_both(trial_runs,
                                                _progress(objective_metric, settings.max_evals)))
     search_seconds = time.perf_counter() - started
-    _log_search_outcome(run.info.run_id, outcome, trial_runs.run_ids, search_seconds)
+    _log_search_outcome(run.info.run_id, outcome, trial_runs, search_seconds)
     best = outcome.best
     if best is None:
         raise _no_best_error(outcome)

@@ -76,6 +76,11 @@ class TrialRunLogger:
         """Trial number -> child run id (complete after :meth:`flush`)."""
         return self._writer.run_ids
 
+    @property
+    def process_writes(self) -> int:
+        """How many trial runs the writer process wrote (the rest were written in this one)."""
+        return self._writer.process_writes
+
     def __call__(self, result: TrialResult) -> None:
         """Queue the child run of ``result`` for writing."""
         self._writer.submit(result.number, self.record(result))
