@@ -119,3 +119,25 @@ def test_synchronous_python_api_waits_for_the_remote_run(
     assert run.info.experiment_id == experiment_id(remote_ws)
     assert run.data.params["seed"] == "7"
     assert time.monotonic() - started < 180
+
+
+def test_remote_tune_records_every_trial_through_the_workspace(
+        remote_ws, remote_project, remote_table, cluster_config, tmp_path, databricks_tracking):
+    # 30 trials of about 0.1 s outlast the trial-run writer's start (about 2 s), so the writer
+    # process writes some, reaching the workspace with the credentials the job gave the driver.
+    tuned = mlflow_run_cli(remote_ws, remote_project, cluster_config, tmp_path, "-e", "tune",
+                           "-P", f"table={remote_table}", "-P", "model_type=gradient_boosting",
+                           "-P", "max_evals=30")
+    assert tuned.returncode == 0, tuned.output
+    parent = databricks_tracking.get_run(tuned.mlflow_run_id)
+    assert parent.info.status == "FINISHED"
+    trials = databricks_tracking.search_runs(
+        [parent.info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
+        max_results=100)
+    assert sorted(int(t.data.tags["trial_number"]) for t in trials) == list(range(1, 31))
+    assert all(t.info.status == "FINISHED" and t.inputs.dataset_inputs for t in trials)
+    assert parent.data.tags["best_run_id"] in {t.info.run_id for t in trials}
+    logs = remote_ws.call("GET", "/api/2.1/jobs/runs/get-output",
+                          params={"run_id": tuned.databricks_run_id})["logs"]
+    assert "writing runs in this process" not in logs  # the writer process did not fail
+    assert parent.data.metrics["trial_runs_by_writer_process"] > 0
