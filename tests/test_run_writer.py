@@ -127,7 +127,7 @@ def test_a_killed_writer_loses_nothing_and_duplicates_nothing(parent, mlflow_env
     with caplog.at_level(logging.WARNING):
         writer.close()
     _assert_each_once(experiment, parent, writer.run_ids, 40)
-    assert 3 <= writer.process_writes < 40
+    assert 2 <= writer.process_writes < 40  # it answered for the runs before the 3rd it created
     assert "the run writer process stopped" in caplog.text
 
 
