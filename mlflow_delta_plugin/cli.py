@@ -3,8 +3,7 @@
 An entry point script builds an :class:`EntryPointParser`, then calls :func:`run_entry_point`
 with a function doing the work. Inside ``mlflow run`` the run already exists (``MLFLOW_RUN_ID``)
 and is resumed; run directly, the script starts its own. A :class:`DeltaPluginError` (or a bad
-parameter) becomes one line on stderr, the run is marked FAILED and the exit code is 2. Ctrl+C or
-SIGTERM stops the step cleanly: its runs end KILLED, one line on stderr, exit code 130 or 143.
+parameter) becomes one line on stderr, the run is marked FAILED and the exit code is 2.
 """
 
 import argparse
@@ -15,12 +14,6 @@ import sys
 from typing import Any, Callable, Optional, Sequence
 
 from mlflow_delta_plugin.errors import DeltaPluginError, InvalidInputError
-from mlflow_delta_plugin.interrupts import (
-    INTERRUPTS,
-    interrupt_exit_code,
-    interrupt_name,
-    stop_on_signals,
-)
 from mlflow_delta_plugin.runs import step_run
 
 __all__ = [
@@ -86,24 +79,18 @@ def run_entry_point(
 ) -> int:
     """Run ``work`` for entry point ``name`` inside an MLflow run; return the exit code.
 
-    The run ends FINISHED when ``work`` returns, FAILED when it raises, KILLED when the process
-    is interrupted (SIGINT, SIGTERM). Known errors and interrupts print one line (``error:
-    ...``) on stderr; anything else is a bug and keeps its traceback.
+    The run ends FINISHED when ``work`` returns, FAILED when it raises. Known errors print one
+    line (``error: ...``) on stderr; anything else is a bug and keeps its traceback.
     """
     _configure_logging()
     # MLflow's artifact download progress bars would add lines to stderr, where errors go.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    run = None
     try:
-        with stop_on_signals(), step_run(name) as run:
+        with step_run(name) as run:
             work(parser.parse_args(argv))
     except DeltaPluginError as exc:
         print(f"error: {name}: {' '.join(str(exc.message).split())}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except INTERRUPTS as exc:
-        ended = f"; run {run.info.run_id} ended KILLED" if run is not None else ""
-        print(f"error: {name}: stopped by {interrupt_name(exc)}{ended}", file=sys.stderr)
-        return interrupt_exit_code(exc)
     print(f"{name}: run {run.info.run_id} finished", file=sys.stdout)
     return 0
 

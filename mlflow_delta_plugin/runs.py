@@ -7,7 +7,6 @@ import mlflow
 from mlflow.entities import Run
 
 from mlflow_delta_plugin.errors import DeltaPluginError
-from mlflow_delta_plugin.interrupts import INTERRUPTS, interrupt_name
 
 __all__ = ["ENTRY_POINT_TAG", "ERROR_TAG", "RESOLVED_SUFFIX", "log_step_params", "step_run"]
 
@@ -22,18 +21,13 @@ def step_run(entry_point: str, nested: bool = False) -> Iterator[Run]:
     """Start (or resume, under ``mlflow run``) the run of ``entry_point``.
 
     A nested run is a child of the active run, named after the step. Any exception marks the
-    run FAILED (a known error's message goes into a tag) and propagates; an interrupt (Ctrl+C,
-    or SIGTERM under :func:`~mlflow_delta_plugin.interrupts.stop_on_signals`) marks it KILLED.
+    run FAILED (a known error's message goes into a tag) and propagates.
     """
     with mlflow.start_run(nested=nested, run_name=entry_point if nested else None) as run:
         mlflow.set_tag(ENTRY_POINT_TAG, entry_point)
         try:
             yield run
         except BaseException as exc:
-            if isinstance(exc, INTERRUPTS):
-                mlflow.set_tag(ERROR_TAG, f"stopped by {interrupt_name(exc)}")
-                mlflow.end_run("KILLED")
-                raise
             if isinstance(exc, DeltaPluginError):
                 mlflow.set_tag(ERROR_TAG, " ".join(str(exc.message).split())[:_MAX_TAG_CHARS])
             mlflow.end_run("FAILED")
