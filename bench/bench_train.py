@@ -146,7 +146,7 @@ def split_rows(data: str, table: str, path: str) -> str:
     import pyarrow.parquet as pq
     from deltalake import DeltaTable
 
-    from mlflow_delta_plugin.split import TRAIN, assign_split
+    from mlflow_delta_plugin.ingest.split import TRAIN, assign_split
 
     raw = pq.read_table(data)
     columns = raw.schema.names

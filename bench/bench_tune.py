@@ -17,7 +17,7 @@ repeated:
   included);
 - tune, serial, thread writer: the serial tune with ``MLFLOW_DELTA_RUN_WRITER=thread``, the
   trial runs written by a thread of this process instead of the writer process that serial
-  trials get on a machine with a core to spare (see ``mlflow_delta_plugin.run_writer``): what
+  trials get on a machine with a core to spare (see ``mlflow_delta_plugin.tracking.run_writer``): what
   the writer process buys, measured in the same run.
 
 It checks that bare and serial tune propose the same N configurations (same seed, same TPE
@@ -114,7 +114,7 @@ def prepare_table(folder, rows: int = 0) -> str:
 
 def build_objective(table: str, model_type: str):
     """The objective and search space ``tune`` builds for this table, built the same way."""
-    from mlflow_delta_plugin.split import TRAIN
+    from mlflow_delta_plugin.ingest.split import TRAIN
     from mlflow_delta_plugin.steps.feature_table import infer_task, load_feature_table, load_split
     from mlflow_delta_plugin.tuning import default_search_space
     from mlflow_delta_plugin.tuning.objective import (
@@ -160,7 +160,7 @@ def run_tune(table: str, model_type: str, trials: int, parallelism: int,
     of one ``tune`` call; ``writer`` forces the trial-run writer (``thread`` or ``process``)."""
     import mlflow
 
-    from mlflow_delta_plugin.run_writer import RUN_WRITER_ENV
+    from mlflow_delta_plugin.tracking.run_writer import RUN_WRITER_ENV
     from mlflow_delta_plugin.steps.tune import tune
 
     before = os.environ.pop(RUN_WRITER_ENV, None)

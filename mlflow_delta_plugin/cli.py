@@ -14,7 +14,7 @@ import sys
 from typing import Any, Callable, Optional, Sequence
 
 from mlflow_delta_plugin.errors import DeltaPluginError, InvalidInputError
-from mlflow_delta_plugin.runs import step_run
+from mlflow_delta_plugin.tracking.runs import step_run
 
 __all__ = [
     "EXIT_BAD_INPUT",

@@ -79,7 +79,7 @@ def load_entrypoint(name: str):
 
 def latest_run(entry_point: str):
     """The newest run of ``entry_point`` (by its entry-point tag) in the active experiment."""
-    from mlflow_delta_plugin.runs import ENTRY_POINT_TAG
+    from mlflow_delta_plugin.tracking.runs import ENTRY_POINT_TAG
 
     runs = mlflow.search_runs(filter_string=f"tags.`{ENTRY_POINT_TAG}` = '{entry_point}'",
                               order_by=["attributes.start_time DESC"], output_format="list")

@@ -12,7 +12,7 @@ def test_exit_process_leaves_no_semaphores_of_a_worker_pool_behind(tmp_path):
     script.write_text(textwrap.dedent("""
         import os
         from mlflow_delta_plugin.cli import exit_process
-        from mlflow_delta_plugin.worker_processes import spawn_pool
+        from mlflow_delta_plugin.tuning.worker_processes import spawn_pool
 
         if __name__ == "__main__":
             pool = spawn_pool(1, os.getpid, ())

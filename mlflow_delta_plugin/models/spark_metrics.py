@@ -1,6 +1,6 @@
 """Metrics of a fitted Spark ML pipeline, computed on the executors.
 
-The names and definitions are those of :func:`mlflow_delta_plugin.metrics.score_model`:
+The names and definitions are those of :func:`mlflow_delta_plugin.models.metrics.score_model`:
 ``accuracy``, ``f1`` (of the last class for two classes, weighted otherwise), ``log_loss`` and,
 for two classes, ``roc_auc`` for classifiers; ``rmse``, ``mae`` and ``r2`` for regressors.
 """

@@ -2,7 +2,7 @@
 
 - :mod:`~mlflow_delta_plugin.promotion.decision`: the gates, pure functions.
 - :mod:`~mlflow_delta_plugin.promotion.model_refs`: model URIs and registry versions.
-- :mod:`~mlflow_delta_plugin.promotion.test_split`: the data both models are judged on.
+- :mod:`~mlflow_delta_plugin.promotion.evaluation_data`: the data both models are judged on.
 - :mod:`~mlflow_delta_plugin.promotion.scoring`: scoring a model on that data.
 - :mod:`~mlflow_delta_plugin.promotion.lease`: one promotion per model at a time.
 - :mod:`~mlflow_delta_plugin.promotion.aliases`: moving ``champion`` / ``challenger``.

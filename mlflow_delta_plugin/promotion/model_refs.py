@@ -14,7 +14,7 @@ from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 
 from mlflow_delta_plugin.errors import InvalidInputError
-from mlflow_delta_plugin.runs import RESOLVED_SUFFIX
+from mlflow_delta_plugin.tracking.runs import RESOLVED_SUFFIX
 
 __all__ = [
     "LATEST",
@@ -180,7 +180,7 @@ def training_params(client: MlflowClient, run_id: Optional[str]) -> dict:
 
     Under ``mlflow run`` a value the step resolved differently from what was given (``task=auto``
     that became ``classification``) sits in ``<key>_resolved`` (see
-    :func:`mlflow_delta_plugin.runs.log_step_params`); that value wins.
+    :func:`mlflow_delta_plugin.tracking.runs.log_step_params`); that value wins.
     """
     if not run_id:
         return {}

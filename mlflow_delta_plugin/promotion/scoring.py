@@ -12,9 +12,9 @@ import mlflow
 from mlflow.exceptions import MlflowException
 
 from mlflow_delta_plugin.errors import InvalidInputError
-from mlflow_delta_plugin.metrics import score_model
+from mlflow_delta_plugin.models.metrics import score_model
 from mlflow_delta_plugin.models.catalog import CLASSIFICATION
-from mlflow_delta_plugin.promotion.test_split import TestSplit
+from mlflow_delta_plugin.promotion.evaluation_data import TestSplit
 
 __all__ = [
     "CLASSIFICATION_METRICS",

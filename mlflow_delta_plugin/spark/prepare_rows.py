@@ -2,7 +2,7 @@
 
 Each task turns its Arrow batches into the embedded engine's input batches (CSV lines parsed by
 pyarrow with the types the driver inferred; Parquet / Delta rows cast to the input's Arrow
-types), then runs the checks and the split of :func:`mlflow_delta_plugin.input_checks.
+types), then runs the checks and the split of :func:`mlflow_delta_plugin.ingest.checks.
 prepare_batch` on them, so a row gets the same verdict and the same split on either engine. The
 task's profile and split counts travel back to the driver in an accumulator. A bad row raises in
 the task, which fails the Spark job before the driver commits anything.
@@ -18,10 +18,10 @@ import pyarrow.csv as pa_csv
 from pyspark import TaskContext
 from pyspark.accumulators import Accumulator, AccumulatorParam
 
-from mlflow_delta_plugin.ingest import _guarded
-from mlflow_delta_plugin.input_checks import prepare_batch
+from mlflow_delta_plugin.ingest.readers import _guarded
+from mlflow_delta_plugin.ingest.checks import prepare_batch
 from mlflow_delta_plugin.delta.lineage import TableSpec
-from mlflow_delta_plugin.profile import StreamingProfile
+from mlflow_delta_plugin.ingest.profile import StreamingProfile
 
 __all__ = ["BLOCK_START_COLUMN", "CsvLines", "LINE_COLUMN", "PrepareRows", "PrepareTally",
            "TallyParam"]

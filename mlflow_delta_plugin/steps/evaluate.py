@@ -27,8 +27,8 @@ from mlflow_delta_plugin.promotion.model_refs import (
     training_params,
     version_by_alias,
 )
-from mlflow_delta_plugin.promotion.test_split import TestSplit, load_test_split
-from mlflow_delta_plugin.runs import log_step_params
+from mlflow_delta_plugin.promotion.evaluation_data import TestSplit, load_test_split
+from mlflow_delta_plugin.tracking.runs import log_step_params
 from mlflow_delta_plugin.steps.spark_evaluation import (
     SparkTestSplit,
     load_spark_test_split,

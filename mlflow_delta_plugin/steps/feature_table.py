@@ -13,7 +13,7 @@ from mlflow_delta_plugin.delta.lineage import TableSpec, find_table_spec
 from mlflow_delta_plugin.delta.table import PinnedVersion, pin_and_open
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.models.catalog import CLASSIFICATION, REGRESSION
-from mlflow_delta_plugin.split import SPLIT_COLUMN, TEST, TRAIN
+from mlflow_delta_plugin.ingest.split import SPLIT_COLUMN, TEST, TRAIN
 
 __all__ = [
     "MAX_CLASSES_FOR_AUTO",
@@ -23,7 +23,6 @@ __all__ = [
     "infer_task",
     "load_feature_table",
     "load_split",
-    "load_train_test",
 ]
 
 TASKS = ("auto", CLASSIFICATION, REGRESSION)
@@ -121,27 +120,6 @@ def load_split(feature_table: FeatureTable, split: str) -> tuple[pd.DataFrame, p
     frame = rows.to_pandas()
     labels = frame.pop(spec.label)
     return frame, labels
-
-
-Split = tuple[pd.DataFrame, pd.Series]
-
-
-def load_train_test(feature_table: FeatureTable, engine: str = "embedded") -> tuple[Split, Split]:
-    """Features and labels of the ``train`` and ``test`` splits, in this process's memory.
-
-    ``engine="spark"`` reads them through the active (or a new local) Spark session and
-    collects them, refusing in one line when they would not fit the driver; otherwise they are
-    read with deltalake.
-
-    Raises:
-        InvalidInputError: a split has no rows, or is too big to collect.
-    """
-    if engine == "spark":
-        from mlflow_delta_plugin.engine import spark_session
-        from mlflow_delta_plugin.steps.spark_split import collect_splits
-
-        return collect_splits(spark_session(), feature_table)
-    return load_split(feature_table, TRAIN), load_split(feature_table, TEST)
 
 
 def infer_task(task: str, labels: pd.Series, label_type: pa.DataType, label: str) -> str:

@@ -14,9 +14,9 @@ from mlflow.models.model import ModelInfo
 
 from mlflow_delta_plugin.delta.table import PinnedVersion
 from mlflow_delta_plugin.errors import InvalidInputError
-from mlflow_delta_plugin.metrics import score_model
+from mlflow_delta_plugin.models.metrics import score_model
 from mlflow_delta_plugin.models.logging import log_pipeline
-from mlflow_delta_plugin.registry import register_with_lineage
+from mlflow_delta_plugin.tracking.registry import register_with_lineage
 
 __all__ = ["LoggedModel", "check_registered_name", "fit_and_log_model", "fit_pipeline",
            "log_and_register"]

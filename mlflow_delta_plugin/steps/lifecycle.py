@@ -13,7 +13,7 @@ from typing import Optional, Union
 import mlflow
 
 from mlflow_delta_plugin.engine import EMBEDDED, check_engine
-from mlflow_delta_plugin.runs import log_step_params, step_run
+from mlflow_delta_plugin.tracking.runs import log_step_params, step_run
 from mlflow_delta_plugin.steps.evaluate import EvaluateResult, evaluate
 from mlflow_delta_plugin.steps.prepare import PrepareResult, prepare
 from mlflow_delta_plugin.steps.promote import PromoteResult, promote

@@ -2,7 +2,7 @@
 
 Validation happens while the input streams into a single Delta write: any problem raises inside
 the stream, before the commit, so a failed prepare never leaves a new table version behind.
-The checks live in :mod:`mlflow_delta_plugin.input_checks`, shared with the Spark engine
+The checks live in :mod:`mlflow_delta_plugin.ingest.checks`, shared with the Spark engine
 (:mod:`mlflow_delta_plugin.steps.prepare_spark`).
 """
 
@@ -30,17 +30,17 @@ from mlflow_delta_plugin.delta.table import (
 )
 from mlflow_delta_plugin.engine import EMBEDDED, SPARK, check_engine
 from mlflow_delta_plugin.errors import InvalidInputError
-from mlflow_delta_plugin.ingest import InputStream, open_input
-from mlflow_delta_plugin.input_checks import (
+from mlflow_delta_plugin.ingest.readers import InputStream, open_input
+from mlflow_delta_plugin.ingest.checks import (
     append_target,
     check_params,
     prepare_batch,
     reject_stray_text,
     table_spec,
 )
-from mlflow_delta_plugin.profile import StreamingProfile
-from mlflow_delta_plugin.runs import log_step_params
-from mlflow_delta_plugin.split import SPLIT_COLUMN
+from mlflow_delta_plugin.ingest.profile import StreamingProfile
+from mlflow_delta_plugin.tracking.runs import log_step_params
+from mlflow_delta_plugin.ingest.split import SPLIT_COLUMN
 
 __all__ = ["PrepareResult", "prepare"]
 

@@ -23,9 +23,9 @@ from mlflow_delta_plugin.datasets.source import DeltaVersionSource
 from mlflow_delta_plugin.delta.lineage import TableSpec
 from mlflow_delta_plugin.delta.table import is_delta_table, normalize_table_uri, pin_and_open
 from mlflow_delta_plugin.engine import spark_session
-from mlflow_delta_plugin.ingest import InputStream, _guarded, _parquet_files, open_input
-from mlflow_delta_plugin.input_checks import input_columns, reject_stray_text
-from mlflow_delta_plugin.profile import StreamingProfile
+from mlflow_delta_plugin.ingest.readers import InputStream, _guarded, _parquet_files, open_input
+from mlflow_delta_plugin.ingest.checks import input_columns, reject_stray_text
+from mlflow_delta_plugin.ingest.profile import StreamingProfile
 
 __all__ = ["open_spark_input", "write_with_spark"]
 

@@ -25,7 +25,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_USER
 
 from mlflow_delta_plugin.config import DEFAULT_TABLE
 from mlflow_delta_plugin.errors import InvalidInputError
-from mlflow_delta_plugin.metrics import metric_direction
+from mlflow_delta_plugin.models.metrics import metric_direction
 from mlflow_delta_plugin.promotion.aliases import (
     move_champion,
     promotion_pending,
@@ -38,8 +38,8 @@ from mlflow_delta_plugin.promotion.lease import PromotionLease
 from mlflow_delta_plugin.promotion.model_refs import find_model_version, training_params
 from mlflow_delta_plugin.promotion.record import RECORD_ARTIFACT, PromotionRecord, write_record
 from mlflow_delta_plugin.promotion.scoring import ScoredModel, check_metric, score_uri
-from mlflow_delta_plugin.promotion.test_split import TestSplit, load_test_split
-from mlflow_delta_plugin.runs import log_step_params
+from mlflow_delta_plugin.promotion.evaluation_data import TestSplit, load_test_split
+from mlflow_delta_plugin.tracking.runs import log_step_params
 
 __all__ = ["PromoteResult", "promote"]
 

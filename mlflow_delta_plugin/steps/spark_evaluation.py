@@ -37,8 +37,8 @@ from mlflow_delta_plugin.deployment.config import ScoringSpec
 from mlflow_delta_plugin.deployment.scorer import resolve_model, score_frame
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.models.catalog import CLASSIFICATION, REGRESSION
-from mlflow_delta_plugin.promotion.test_split import PinnedSplit, test_split_dataset
-from mlflow_delta_plugin.split import TEST
+from mlflow_delta_plugin.promotion.evaluation_data import PinnedSplit, test_split_dataset
+from mlflow_delta_plugin.ingest.split import TEST
 from mlflow_delta_plugin.steps.feature_table import FeatureTable, load_feature_table
 from mlflow_delta_plugin.steps.probability_metrics import log_probability_metrics
 from mlflow_delta_plugin.steps.spark_split import read_split

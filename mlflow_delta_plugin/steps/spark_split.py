@@ -24,7 +24,7 @@ import pyarrow as pa
 from mlflow_delta_plugin.delta.table import open_table
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.spark.session import parse_bytes
-from mlflow_delta_plugin.split import TEST, TRAIN
+from mlflow_delta_plugin.ingest.split import TEST, TRAIN
 from mlflow_delta_plugin.steps.feature_table import FeatureTable
 
 __all__ = ["COLLECT_LIMIT_ENV", "CollectLimit", "collect_limit", "collect_splits",

@@ -11,16 +11,16 @@ from mlflow_delta_plugin.engine import EMBEDDED, SPARK, check_engine, spark_sess
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.models.catalog import MODEL_TYPES, build_model
 from mlflow_delta_plugin.models.spark_catalog import SPARK_MODEL_TYPES, build_spark_pipeline
-from mlflow_delta_plugin.runs import log_step_params
-from mlflow_delta_plugin.split import TEST, TRAIN
+from mlflow_delta_plugin.tracking.runs import log_step_params
+from mlflow_delta_plugin.ingest.split import TEST, TRAIN
 from mlflow_delta_plugin.steps.feature_table import (
     FeatureTable,
     infer_task,
     load_feature_table,
-    load_train_test,
 )
 from mlflow_delta_plugin.steps.fitting import LoggedModel, check_registered_name, fit_and_log_model
 from mlflow_delta_plugin.steps.spark_split import read_split
+from mlflow_delta_plugin.steps.training_data import load_train_test
 from mlflow_delta_plugin.steps.spark_training import fit_and_log_spark_model, spark_labels
 
 __all__ = ["TrainResult", "check_model_type", "train"]

@@ -18,12 +18,13 @@ from mlflow.entities import Metric, Param, RunTag
 
 from mlflow_delta_plugin.engine import EMBEDDED, SPARK, check_engine
 from mlflow_delta_plugin.errors import InvalidInputError
-from mlflow_delta_plugin.metrics import HIGHER_IS_BETTER
+from mlflow_delta_plugin.models.metrics import HIGHER_IS_BETTER
 from mlflow_delta_plugin.models.catalog import MODEL_TYPES, build_model
 from mlflow_delta_plugin.models.spark_catalog import SPARK_MODEL_TYPES
-from mlflow_delta_plugin.run_writer import writer_mode
-from mlflow_delta_plugin.runs import log_step_params
-from mlflow_delta_plugin.steps.feature_table import infer_task, load_feature_table, load_train_test
+from mlflow_delta_plugin.tracking.run_writer import writer_mode
+from mlflow_delta_plugin.tracking.runs import log_step_params
+from mlflow_delta_plugin.steps.feature_table import infer_task, load_feature_table
+from mlflow_delta_plugin.steps.training_data import load_train_test
 from mlflow_delta_plugin.steps.fitting import check_registered_name, fit_and_log_model
 from mlflow_delta_plugin.tuning import (
     SearchOutcome,

@@ -1,7 +1,7 @@
 """Where trials run: inline in this process, or ``parallelism`` at a time concurrently.
 
 Concurrent trials run in one thread of this process plus ``parallelism - 1`` worker processes.
-Workers start with the ``spawn`` method (see :mod:`~mlflow_delta_plugin.worker_processes`), which
+Workers start with the ``spawn`` method (see :mod:`~mlflow_delta_plugin.tuning.worker_processes`), which
 costs each a fresh interpreter and the imports of scikit-learn, MLflow and this
 package: seconds. A worker counts as a trial slot only once it is up, so the search runs trials
 in this process meanwhile and never waits on start-up (a short search may finish before any
@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import Iterator, Optional, Protocol
 
 from mlflow_delta_plugin.tuning.base import Objective, TrialResult
-from mlflow_delta_plugin.worker_processes import spawn_pool
+from mlflow_delta_plugin.tuning.worker_processes import spawn_pool
 
 __all__ = ["INLINE", "PROCESSES", "TrialExecutor", "open_executor"]
 

@@ -13,7 +13,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from mlflow_delta_plugin.errors import InvalidInputError
-from mlflow_delta_plugin.metrics import HIGHER_IS_BETTER, score_model
+from mlflow_delta_plugin.models.metrics import HIGHER_IS_BETTER, score_model
 from mlflow_delta_plugin.models.catalog import CLASSIFICATION, REGRESSION, build_model
 from mlflow_delta_plugin.steps.fitting import fit_pipeline
 from mlflow_delta_plugin.tuning.base import TRIAL_FAILED, TRIAL_OK, TrialResult

@@ -4,7 +4,7 @@ Trials may run in worker processes or Spark tasks; their results come back to th
 owns the parent run, which records each as a child run (tag ``mlflow.parentRunId``) with the
 trial's hyperparameters, validation metrics, dataset input, status and wall-clock span. Workers
 need no tracking credentials. The runs are written by a
-:class:`~mlflow_delta_plugin.run_writer.RunWriter`: in a spawned writer process once it is up,
+:class:`~mlflow_delta_plugin.tracking.run_writer.RunWriter`: in a spawned writer process once it is up,
 so the next trial does not wait for them nor share the GIL with them;
 :meth:`TrialRunLogger.flush` waits for all and re-raises the first error. A trial's run is found
 again by its parent and ``trial_number`` tags, so a trial is recorded once even when the writer
@@ -24,9 +24,9 @@ from mlflow.entities import DatasetInput, InputTag, Run, RunStatus
 from mlflow.environment_variables import MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT
 from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT, MLFLOW_PARENT_RUN_ID, MLFLOW_RUN_NAME
 
-from mlflow_delta_plugin.run_records import RunRecord
-from mlflow_delta_plugin.run_writer import RunWriter
-from mlflow_delta_plugin.runs import ENTRY_POINT_TAG, ERROR_TAG
+from mlflow_delta_plugin.tracking.run_records import RunRecord
+from mlflow_delta_plugin.tracking.run_writer import RunWriter
+from mlflow_delta_plugin.tracking.runs import ENTRY_POINT_TAG, ERROR_TAG
 from mlflow_delta_plugin.tuning.base import TrialResult
 
 __all__ = ["TRIAL_ENTRY_POINT", "TRIAL_NUMBER_TAG", "TrialRunLogger"]
@@ -53,7 +53,7 @@ class TrialRunLogger:
         dataset: the training dataset (an MLflow ``Dataset``), logged as each trial's input.
         context: the dataset input's context tag.
         writer: ``process`` or ``thread`` (default: chosen by
-            :func:`~mlflow_delta_plugin.run_writer.writer_mode` for serial trials).
+            :func:`~mlflow_delta_plugin.tracking.run_writer.writer_mode` for serial trials).
     """
 
     def __init__(self, parent: Run, dataset: Optional[object] = None,

@@ -5,7 +5,7 @@ import math
 import pytest
 
 from mlflow_delta_plugin.errors import InvalidInputError
-from mlflow_delta_plugin.metrics import metric_direction
+from mlflow_delta_plugin.models.metrics import metric_direction
 from mlflow_delta_plugin.promotion.decision import Gates, decide, parse_flag, parse_number
 
 

@@ -34,7 +34,7 @@ def test_training_params_prefer_values_resolved_under_mlflow_run(mlflow_env):
     from mlflow import MlflowClient
 
     from mlflow_delta_plugin.promotion.model_refs import training_params
-    from mlflow_delta_plugin.runs import log_step_params
+    from mlflow_delta_plugin.tracking.runs import log_step_params
 
     with mlflow.start_run() as run:
         mlflow.log_params({"task": "auto", "label": ""})      # as mlflow run logs them

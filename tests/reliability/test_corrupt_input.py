@@ -19,7 +19,7 @@ from deltalake import DeltaTable
 from mlflow_delta_plugin.config import DEFAULT_INPUT, DEFAULT_LABEL
 from mlflow_delta_plugin.datasets import load_delta_version
 from mlflow_delta_plugin.errors import InvalidInputError, UnsupportedTableError
-from mlflow_delta_plugin.ingest import open_input
+from mlflow_delta_plugin.ingest.readers import open_input
 from mlflow_delta_plugin.steps.prepare import prepare
 from tests.conftest import ENTRYPOINTS
 

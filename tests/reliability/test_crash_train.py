@@ -34,7 +34,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from mlflow_delta_plugin.runs import ENTRY_POINT_TAG
+from mlflow_delta_plugin.tracking.runs import ENTRY_POINT_TAG
 from tests.conftest import ENTRYPOINTS, load_entrypoint
 from tests.reliability.soak import SOAK_REPEATS
 

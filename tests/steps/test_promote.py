@@ -18,7 +18,7 @@ from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.promotion.decision import decide
 from mlflow_delta_plugin.promotion.lease import LEASE_TAG_PREFIX, PromotionLease
 from mlflow_delta_plugin.promotion.record import RECORD_ARTIFACT
-from mlflow_delta_plugin.runs import ENTRY_POINT_TAG
+from mlflow_delta_plugin.tracking.runs import ENTRY_POINT_TAG
 from mlflow_delta_plugin.steps import promote as promote_module
 from mlflow_delta_plugin.steps.prepare import prepare
 from mlflow_delta_plugin.steps.promote import promote

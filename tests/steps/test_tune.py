@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 
 from mlflow_delta_plugin.errors import InvalidInputError
-from mlflow_delta_plugin.runs import ENTRY_POINT_TAG, ERROR_TAG
+from mlflow_delta_plugin.tracking.runs import ENTRY_POINT_TAG, ERROR_TAG
 from mlflow_delta_plugin.steps.tune import tune
 from mlflow_delta_plugin.tuning.hyperopt_tuner import active_spark_session
 from tests.conftest import REPO_ROOT, load_entrypoint

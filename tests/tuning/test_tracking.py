@@ -5,7 +5,7 @@ import os
 import mlflow
 import pytest
 
-from mlflow_delta_plugin.runs import ENTRY_POINT_TAG, ERROR_TAG
+from mlflow_delta_plugin.tracking.runs import ENTRY_POINT_TAG, ERROR_TAG
 from mlflow_delta_plugin.tuning.base import TRIAL_FAILED, TRIAL_OK, TrialResult
 from mlflow_delta_plugin.tuning.tracking import TRIAL_ENTRY_POINT, TRIAL_NUMBER_TAG, TrialRunLogger
 

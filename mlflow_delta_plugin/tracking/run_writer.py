@@ -3,7 +3,7 @@
 MLflow's client spends 20-30 ms of Python per complete run (four store calls, each a SQLAlchemy
 transaction or an HTTP request) and holds the GIL meanwhile, so on a background thread that time
 comes out of the work the caller is doing: a 115 ms tuning trial took 26 ms longer. A writer
-process (:mod:`~mlflow_delta_plugin.run_writer_process`) does the writes on another core instead.
+process (:mod:`~mlflow_delta_plugin.tracking.run_writer_process`) does the writes on another core instead.
 
 The writer needs about 2 s to start (a fresh interpreter imports MLflow and opens the store), so
 records wait in a backlog until it is up. Whatever it has not taken when the caller flushes is
@@ -11,7 +11,7 @@ written in this process, so a short search never waits for the writer to start. 
 cannot start (for instance, it cannot reach the tracking store with the credentials it
 inherited), records are written on a thread of this process. If it fails a record or dies, the
 runs it had not confirmed are completed here by their identity tags
-(:func:`~mlflow_delta_plugin.run_records.complete_run`): none lost, none written twice.
+(:func:`~mlflow_delta_plugin.tracking.run_records.complete_run`): none lost, none written twice.
 
 The writer pays off only on a core the caller's own work leaves idle; without one, its start-up
 (about 2 s of CPU) is taken from that work. :func:`writer_mode` therefore picks ``process`` only
@@ -29,8 +29,8 @@ import mlflow
 from mlflow import MlflowClient
 
 from mlflow_delta_plugin.errors import InvalidInputError
-from mlflow_delta_plugin.run_records import RunRecord, complete_run, write_run
-from mlflow_delta_plugin.run_writer_process import WriterProcess, WriterStopped
+from mlflow_delta_plugin.tracking.run_records import RunRecord, complete_run, write_run
+from mlflow_delta_plugin.tracking.run_writer_process import WriterProcess, WriterStopped
 
 __all__ = ["PROCESS", "RUN_WRITER_ENV", "THREAD", "RunWriter", "usable_cores", "writer_mode"]
 
@@ -73,7 +73,7 @@ def writer_mode(mode: Optional[str] = None, busy_cores: int = 1) -> str:
 
 
 class RunWriter:
-    """Writes :class:`~mlflow_delta_plugin.run_records.RunRecord` s in the background.
+    """Writes :class:`~mlflow_delta_plugin.tracking.run_records.RunRecord` s in the background.
 
     Args:
         experiment_id: the experiment the runs go to (the writer checks it can reach it).

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from mlflow_delta_plugin.delta.lineage import TableSpec, find_table_spec
 from mlflow_delta_plugin.delta.table import open_table
 from mlflow_delta_plugin.errors import InvalidInputError
-from mlflow_delta_plugin.split import SPLIT_COLUMN, TEST, assign_split
+from mlflow_delta_plugin.ingest.split import SPLIT_COLUMN, TEST, assign_split
 
 __all__ = ["MODES", "append_target", "check_params", "input_columns", "prepare_batch",
            "reject_stray_text", "table_spec"]

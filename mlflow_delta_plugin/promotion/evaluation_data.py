@@ -12,7 +12,7 @@ import pandas as pd
 from mlflow_delta_plugin.datasets.dataset import DeltaVersionDataset
 from mlflow_delta_plugin.datasets.source import DeltaVersionSource
 from mlflow_delta_plugin.models.catalog import CLASSIFICATION, REGRESSION
-from mlflow_delta_plugin.split import TEST
+from mlflow_delta_plugin.ingest.split import TEST
 from mlflow_delta_plugin.steps.feature_table import (
     FeatureTable,
     infer_task,

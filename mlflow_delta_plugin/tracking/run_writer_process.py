@@ -1,6 +1,6 @@
 """The run writer process: a child interpreter that writes :class:`RunRecord` s it is sent.
 
-Started as ``python -m mlflow_delta_plugin.run_writer_process`` with two pipes, not through
+Started as ``python -m mlflow_delta_plugin.tracking.run_writer_process`` with two pipes, not through
 ``multiprocessing``: a spawned ``multiprocessing`` child first re-imports the caller's main script,
 which runs a user's script without a ``__main__`` guard a second time (writing its tables again)
 before failing. This child imports MLflow and this module only.
@@ -124,7 +124,7 @@ def _serve(inbox: Connection, outbox: Connection) -> None:
     """The child's loop: open the store, then write each record received until end of input."""
     from mlflow import MlflowClient
 
-    from mlflow_delta_plugin.run_records import write_run
+    from mlflow_delta_plugin.tracking.run_records import write_run
 
     try:
         tracking_uri, experiment_id = inbox.recv()

@@ -12,8 +12,8 @@ import pytest
 from mlflow import MlflowClient
 
 from mlflow_delta_plugin.errors import InvalidInputError
-from mlflow_delta_plugin.run_records import RunRecord
-from mlflow_delta_plugin.run_writer import (
+from mlflow_delta_plugin.tracking.run_records import RunRecord
+from mlflow_delta_plugin.tracking.run_writer import (
     PROCESS,
     RUN_WRITER_ENV,
     THREAD,
@@ -93,7 +93,7 @@ def test_the_tracking_uri_stays_off_the_writers_command_line(mlflow_env):
         wait_until(lambda: writer.process_state == "ready")
         with open(f"/proc/{writer.writer_pid}/cmdline", "rb") as cmdline:
             arguments = cmdline.read().decode().split("\0")
-        assert "mlflow_delta_plugin.run_writer_process" in arguments
+        assert "mlflow_delta_plugin.tracking.run_writer_process" in arguments
         assert not any(mlflow_env["MLFLOW_TRACKING_URI"] in a for a in arguments)
     finally:
         writer.close()
@@ -161,8 +161,8 @@ def test_records_sent_before_the_caller_dies_are_still_written(parent, mlflow_en
     script = tmp_path / "crash.py"
     script.write_text(textwrap.dedent(f"""
         import os, time
-        from mlflow_delta_plugin.run_records import RunRecord
-        from mlflow_delta_plugin.run_writer import RunWriter
+        from mlflow_delta_plugin.tracking.run_records import RunRecord
+        from mlflow_delta_plugin.tracking.run_writer import RunWriter
         writer = RunWriter({experiment!r}, mode="process")
         while writer.process_state != "ready":
             time.sleep(0.05)

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from mlflow_delta_plugin.worker_processes import spawn_pool
+from mlflow_delta_plugin.tuning.worker_processes import spawn_pool
 from tests.processes import alive, wait_until
 
 
@@ -32,7 +32,7 @@ def test_workers_exit_when_the_parent_skips_exit_hooks_or_is_killed(tmp_path, en
     script = tmp_path / "parent.py"
     script.write_text(textwrap.dedent(f"""
         import os, signal
-        from mlflow_delta_plugin.worker_processes import spawn_pool
+        from mlflow_delta_plugin.tuning.worker_processes import spawn_pool
         if __name__ == "__main__":
             pool = spawn_pool(2, os.getpid, ())
             pids = {{pool.submit(os.getpid).result() for _ in range(8)}}

@@ -5,7 +5,7 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag, Metric, Param
 
-from mlflow_delta_plugin.run_records import RunRecord, complete_run, find_run, write_run
+from mlflow_delta_plugin.tracking.run_records import RunRecord, complete_run, find_run, write_run
 
 PARENT = "mlflow.parentRunId"
 
