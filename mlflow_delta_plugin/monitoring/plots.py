@@ -1,0 +1,94 @@
+"""Pictures of a monitor run (matplotlib, Agg backend): what a person looks at first.
+
+- ``drift_distributions.png``: per column, the reference's and the window's shares per bin
+  (numeric: the reference's quantile bins; categorical: the categories), titled with PSI.
+- ``drift_over_windows.png``: the share of drifted features per window, alarms marked, with the
+  ``drift_share`` rule as a line.
+"""
+
+import math
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from mlflow_delta_plugin.monitoring.sketches import ColumnSketch
+
+__all__ = ["plot_distributions", "plot_over_windows"]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _bins(reference: ColumnSketch) -> list:
+    edges = [f"{e:.3g}" for e in reference.edges]
+    return ([f"<{edges[0]}"] if edges else ["all"]) + \
+        [f"{edges[i]}.." for i in range(len(edges))]
+
+
+def plot_distributions(path: str, references: Mapping[str, ColumnSketch],
+                       windows: Mapping[str, ColumnSketch], statistics: Mapping[str, dict],
+                       drifted: set, title: str) -> None:
+    """Write the reference-vs-window distributions of every column to ``path`` (PNG)."""
+    plt = _pyplot()
+    names = list(references)
+    cols = min(3, len(names)) or 1
+    rows = math.ceil(len(names) / cols) or 1
+    figure, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.2 * rows), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat, names):
+        reference, window = references[name], windows[name]
+        if reference.kind == "numeric":
+            labels = _bins(reference)
+            ref, win = reference.histogram(), window.histogram()
+        else:
+            labels = sorted(set(reference.counts) | set(window.counts))[:30]
+            ref, win = reference.histogram(labels), window.histogram(labels)
+        ref = ref / ref.sum() if ref.sum() else ref
+        win = win / win.sum() if win.sum() else win
+        x = np.arange(len(labels))
+        ax.bar(x - 0.2, ref, width=0.4, label="reference (training)", color="#8da0cb")
+        ax.bar(x + 0.2, win, width=0.4, label="window", color="#fc8d62")
+        ax.set_xticks(x, labels, rotation=60, fontsize=6)
+        psi = statistics.get(name, {}).get("psi")
+        flag = "  DRIFT" if name in drifted else ""
+        ax.set_title(f"{name}  psi={psi:.3f}{flag}" if psi is not None else name, fontsize=9,
+                     color="#b2182b" if flag else "black")
+        ax.set_ylabel("share of rows", fontsize=7)
+    axes.flat[0].legend(fontsize=7)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def plot_over_windows(path: str, history: pd.DataFrame, drift_share: float, title: str) -> None:
+    """Write the drift share per window (``history``: window rows, this one last) to ``path``."""
+    plt = _pyplot()
+    figure, ax = plt.subplots(figsize=(8, 3.5))
+    for version, part in history.groupby("model_version", sort=False):
+        x = part["window_end"].to_numpy()
+        y = part.get("drift_share", pd.Series(np.nan, index=part.index)).to_numpy()
+        ax.plot(x, y, marker="o", label=f"model version {version}")
+        alarms = part.get("alarm", pd.Series(0, index=part.index)).to_numpy() == 1
+        ax.scatter(x[alarms], y[alarms], s=120, facecolors="none", edgecolors="#b2182b",
+                   label=None)
+        retrain = part.get("retrain", pd.Series(0, index=part.index)).to_numpy() == 1
+        for xi in x[retrain]:
+            ax.axvline(xi, color="#b2182b", linestyle=":", linewidth=1)
+    ax.axhline(drift_share, color="grey", linestyle="--", label=f"drift_share {drift_share:g}")
+    ax.set_xlabel("scored-table version (window end)")
+    ax.set_ylabel("share of drifted features")
+    ax.set_ylim(-0.05, 1.05)
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
