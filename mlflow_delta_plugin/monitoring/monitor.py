@@ -300,7 +300,7 @@ def _rows(plan: _Plan, run_id: str, reports: dict, decision: RetrainDecision,
 
 
 def _log_run(plan: _Plan, reports: dict, decision: RetrainDecision, history,
-             features_of: dict) -> None:
+             features_of: dict, prediction_column: str) -> None:
     mlflow.log_input(plan.window.dataset(), context="monitoring")
     for key, report in reports.items():
         mlflow.log_input(report.reference.dataset(), context="reference")
@@ -325,7 +325,8 @@ def _log_run(plan: _Plan, reports: dict, decision: RetrainDecision, history,
             path = os.path.join(folder, f"drift_distributions{suffix}.png")
             plot_distributions(path, report.references, report.windows, report.statistics,
                                set(report.drifted), f"{key[0]} v{key[1]}: training data vs "
-                               f"scored versions {plan.window.start}..{plan.window.end}")
+                               f"scored versions {plan.window.start}..{plan.window.end}",
+                               prediction_column)
         over = history.copy()
         over.loc[len(over)] = {"window_end": plan.window.end, "model_version": plan.current[1],
                                "drift_share": len(current.drifted) / max(1, len(
@@ -401,7 +402,7 @@ def monitor(
                          if "://" not in metrics_table else metrics_table,
                          "window_start": plan.window.start, "window_end": plan.window.end,
                          "model_version": plan.current[1]})
-        _log_run(plan, reports, decision, history, features_of)
+        _log_run(plan, reports, decision, history, features_of, prediction_column)
     version = append_window(metrics_table, _rows(plan, run_id, reports, decision, features_of),
                             scored_table_id=plan.window.pinned.table_id,
                             window_start=plan.window.start, window_end=plan.window.end,

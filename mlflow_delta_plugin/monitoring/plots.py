@@ -1,7 +1,8 @@
 """Pictures of a monitor run (matplotlib, Agg backend): what a person looks at first.
 
 - ``drift_distributions.png``: per column, the reference's and the window's shares per bin
-  (numeric: the reference's quantile bins; categorical: the categories), titled with PSI.
+  (numeric: the reference's quantile bins; categorical: the categories), titled with PSI; the
+  prediction column and the :data:`MAX_PANELS` columns with the highest PSI (drifted first).
 - ``drift_over_windows.png``: the share of drifted features per window, alarms marked, with the
   ``drift_share`` rule as a line.
 """
@@ -14,7 +15,9 @@ import pandas as pd
 
 from mlflow_delta_plugin.monitoring.sketches import ColumnSketch
 
-__all__ = ["plot_distributions", "plot_over_windows"]
+__all__ = ["MAX_PANELS", "plot_distributions", "plot_over_windows", "shown_columns"]
+
+MAX_PANELS = 9
 
 
 def _pyplot():
@@ -32,12 +35,19 @@ def _bins(reference: ColumnSketch) -> list:
         [f"{edges[i]}.." for i in range(len(edges))]
 
 
+def shown_columns(statistics: Mapping[str, dict], drifted: set, first: str) -> list:
+    """``first`` (the prediction), then the columns by drift (drifted first, then PSI)."""
+    others = sorted((c for c in statistics if c != first),
+                    key=lambda c: (c not in drifted, -(statistics[c].get("psi") or 0.0)))
+    return ([first] if first in statistics else []) + others[:MAX_PANELS - 1]
+
+
 def plot_distributions(path: str, references: Mapping[str, ColumnSketch],
                        windows: Mapping[str, ColumnSketch], statistics: Mapping[str, dict],
-                       drifted: set, title: str) -> None:
-    """Write the reference-vs-window distributions of every column to ``path`` (PNG)."""
+                       drifted: set, title: str, first: str = "prediction") -> None:
+    """Write the reference-vs-window distributions of the most drifted columns to ``path``."""
     plt = _pyplot()
-    names = list(references)
+    names = shown_columns(statistics, drifted, first)
     cols = min(3, len(names)) or 1
     rows = math.ceil(len(names) / cols) or 1
     figure, axes = plt.subplots(rows, cols, figsize=(5 * cols, 3.2 * rows), squeeze=False)
@@ -56,7 +66,8 @@ def plot_distributions(path: str, references: Mapping[str, ColumnSketch],
         x = np.arange(len(labels))
         ax.bar(x - 0.2, ref, width=0.4, label="reference (training)", color="#8da0cb")
         ax.bar(x + 0.2, win, width=0.4, label="window", color="#fc8d62")
-        ax.set_xticks(x, labels, rotation=60, fontsize=6)
+        step = max(1, len(labels) // 6)
+        ax.set_xticks(x[::step], labels[::step], fontsize=6)
         psi = statistics.get(name, {}).get("psi")
         flag = "  DRIFT" if name in drifted else ""
         ax.set_title(f"{name}  psi={psi:.3f}{flag}" if psi is not None else name, fontsize=9,
@@ -64,7 +75,7 @@ def plot_distributions(path: str, references: Mapping[str, ColumnSketch],
         ax.set_ylabel("share of rows", fontsize=7)
     axes.flat[0].legend(fontsize=7)
     figure.suptitle(title, fontsize=10)
-    figure.tight_layout()
+    figure.subplots_adjust(hspace=0.5, wspace=0.3)
     figure.savefig(path, dpi=90)
     plt.close(figure)
 
@@ -89,6 +100,5 @@ def plot_over_windows(path: str, history: pd.DataFrame, drift_share: float, titl
     ax.set_ylim(-0.05, 1.05)
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=10)
-    figure.tight_layout()
     figure.savefig(path, dpi=90)
     plt.close(figure)
