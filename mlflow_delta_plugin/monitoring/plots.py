@@ -66,7 +66,7 @@ def plot_distributions(path: str, references: Mapping[str, ColumnSketch],
         x = np.arange(len(labels))
         ax.bar(x - 0.2, ref, width=0.4, label="reference (training)", color="#8da0cb")
         ax.bar(x + 0.2, win, width=0.4, label="window", color="#fc8d62")
-        step = max(1, len(labels) // 6)
+        step = max(1, math.ceil(len(labels) / 6))
         ax.set_xticks(x[::step], labels[::step], fontsize=6)
         psi = statistics.get(name, {}).get("psi")
         flag = "  DRIFT" if name in drifted else ""
@@ -100,5 +100,7 @@ def plot_over_windows(path: str, history: pd.DataFrame, drift_share: float, titl
     ax.set_ylim(-0.05, 1.05)
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=10)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    figure.subplots_adjust(bottom=0.16)
     figure.savefig(path, dpi=90)
     plt.close(figure)
