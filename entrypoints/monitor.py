@@ -10,7 +10,7 @@ and recorded in the run tag ``monitor.retrain``.
 import _bootstrap  # noqa: F401  (import path for unpacked projects)
 
 from mlflow_delta_plugin.cli import EntryPointParser, exit_process, optional_text, run_entry_point
-from mlflow_delta_plugin.monitoring.monitor import DEFAULT_METRICS_TABLE, monitor
+from mlflow_delta_plugin.monitoring.step import DEFAULT_METRICS_TABLE, monitor
 
 RETRAIN_EXIT_CODE = 3
 
