@@ -20,6 +20,7 @@ from mlflow_delta_plugin.datasets.dataset import DeltaVersionDataset
 from mlflow_delta_plugin.datasets.source import DELTA_VERSION_SOURCE_TYPE, DeltaVersionSource
 from mlflow_delta_plugin.delta.lineage import TableSpec, find_table_spec
 from mlflow_delta_plugin.errors import InvalidInputError
+from mlflow_delta_plugin.monitoring.window import require_plain_files
 from mlflow_delta_plugin.promotion.model_refs import training_params
 from mlflow_delta_plugin.split import TRAIN
 
@@ -100,6 +101,7 @@ def find_reference(client: MlflowClient, model_name: str, model_version: str) ->
             "dataset input with context 'training'; monitor models trained by the train or tune "
             "entry points")
     source = mlflow.data.get_source(dataset_input)
+    require_plain_files(source.open(), source.uri)
     spec = find_table_spec(source.uri, source.version)
     if spec is None:
         raise InvalidInputError(f"{label} was trained on '{source.uri}' version {source.version}"

@@ -18,9 +18,10 @@ from deltalake import DeltaTable
 from mlflow_delta_plugin.datasets.dataset import DeltaVersionDataset
 from mlflow_delta_plugin.datasets.source import DeltaVersionSource
 from mlflow_delta_plugin.delta.table import PinnedVersion, is_delta_table, open_table, pin_and_open
-from mlflow_delta_plugin.errors import InvalidInputError
+from mlflow_delta_plugin.errors import InvalidInputError, UnsupportedTableError
 
-__all__ = ["APP_ID_PREFIX", "Window", "app_id", "find_window", "last_consumed", "window_batches"]
+__all__ = ["APP_ID_PREFIX", "Window", "app_id", "find_window", "last_consumed",
+           "require_plain_files", "window_batches"]
 
 APP_ID_PREFIX = "mlflow_delta_plugin.monitor"
 
@@ -66,6 +67,18 @@ class Window:
         return DeltaVersionDataset(DeltaVersionSource.from_pinned(self.pinned), name=name)
 
 
+def require_plain_files(table: DeltaTable, location: str) -> None:
+    """Refuse tables whose files may carry deletion vectors: monitor reads files as Parquet.
+
+    Raises:
+        UnsupportedTableError: the table has the ``deletionVectors`` reader feature.
+    """
+    if "deletionVectors" in (table.protocol().reader_features or []):
+        raise UnsupportedTableError(
+            f"Delta table '{location}' has deletion vectors enabled, which monitor cannot read "
+            "yet; copy it to a table without them (or disable them before scoring into it)")
+
+
 def _files(table: DeltaTable) -> dict:
     actions = pa.table(table.get_add_actions(flatten=True))
     return dict(zip(actions.column("path").to_pylist(), actions.column("num_records").to_pylist()))
@@ -80,6 +93,7 @@ def find_window(scored_table: str, consumed: Optional[int]) -> Window:
             window rewrote rows (the scored table must be append-only).
     """
     pinned, table = pin_and_open(scored_table)
+    require_plain_files(table, pinned.uri)
     start = 0 if consumed is None else consumed + 1
     if start > pinned.version:
         raise InvalidInputError(

@@ -5,6 +5,7 @@ import uuid
 
 import mlflow
 import pandas as pd
+import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 from mlflow import MlflowClient
@@ -14,6 +15,7 @@ from mlflow_delta_plugin.monitoring import monitor, read_history
 from mlflow_delta_plugin.steps.train import train
 from tests.conftest import latest_run, load_entrypoint
 from tests.monitoring.stream import Stream
+from tests.spark.dv_tables import HandWrittenTable, inline_dv
 
 
 class _NoLineage(mlflow.pyfunc.PythonModel):
@@ -39,6 +41,9 @@ def world(tracking_uri, tmp_path_factory):
                     scored[["row_id", "malignant"]].rename(columns={"row_id": "case"}))
     write_deltalake(str(folder / "no_model_version"),
                     scored.drop(columns=["model_version"]))
+    rows = pa.Table.from_pandas(scored.drop(columns=["scored_at"]).head(5), preserve_index=False)
+    with_dvs = HandWrittenTable(folder / "dv_scored", rows.schema)
+    with_dvs.commit([with_dvs.add(with_dvs.write_file(rows), inline_dv([0]))])
     with mlflow.start_run():
         mlflow.pyfunc.log_model(name="model", python_model=_NoLineage(),
                                 pip_requirements=["mlflow"], registered_model_name="no_lineage")
@@ -144,6 +149,8 @@ BAD_INPUT = [
     ("label column missing", ["--label_column", "diagnosis"], "has no label column 'diagnosis'"),
     ("key without label table", ["--key", "row_id"], "key is set but label_table is not"),
     ("missing scored table", ["--scored_table", "{folder}/nothing"], "no Delta table at"),
+    ("deletion vectors", ["--scored_table", "{folder}/dv_scored"],
+     "has deletion vectors enabled, which monitor cannot read yet"),
     ("quality metric of another task", ["--quality_metric", "rmse"],
      "quality_metric 'rmse' is not computable from classification"),
 ]
