@@ -119,4 +119,5 @@ def reference_batches(reference: Reference, columns: Sequence[str],
     table = reference.source.open()
     dataset = table.to_pyarrow_dataset()
     split = pds.field(reference.spec.split_column) == TRAIN
-    yield from dataset.to_batches(columns=list(columns), filter=split, batch_size=batch_size)
+    yield from dataset.to_batches(columns=list(columns), filter=split, batch_size=batch_size,
+                                  batch_readahead=2, fragment_readahead=1)

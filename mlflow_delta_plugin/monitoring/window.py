@@ -122,4 +122,7 @@ def window_batches(window: Window, columns: Sequence[str],
     wanted = set(window.files)
     fragments = [f for f in dataset.get_fragments() if f.path in wanted]
     subset = pds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
-    yield from subset.to_batches(columns=list(columns), batch_size=batch_size)
+    # One file and a couple of batches ahead: the default read-ahead (4 files, 16 batches)
+    # would make memory grow with the size of the window's files.
+    yield from subset.to_batches(columns=list(columns), batch_size=batch_size,
+                                 batch_readahead=2, fragment_readahead=1)

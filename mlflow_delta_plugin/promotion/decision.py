@@ -184,7 +184,7 @@ def decide(gates: Gates, candidate_value: float, champion_value: Optional[float]
         improvement = gates.improvement(candidate_value, champion_value)
         ok = gates.beats_champion(improvement)
         passed &= ok
-        if improvement == 0.0 and not ok:
+        if improvement == 0.0 and gates.min_improvement == 0.0:  # failed only for being a tie
             reasons.append(f"min_improvement: a tie with champion {_fmt(champion_value)} is not "
                            "an improvement (a negative min_improvement accepts ties)")
         else:
