@@ -43,7 +43,7 @@ def test_a_second_main_on_the_same_data_records_a_decision(mlflow_env, tmp_path,
     parent_id, second = _lifecycle(tmp_path, model_name)
     # The same data and seed give an identical model: a tie does not re-crown it.
     assert second.promoted.decision == "rejected"
-    assert MlflowClient().get_model_version_by_alias(model_name, "champion").version == "1"
+    assert str(MlflowClient().get_model_version_by_alias(model_name, "champion").version) == "1"
     assert second.promoted.champion_version == "1"
     version = MlflowClient().get_model_version(model_name, second.promoted.candidate_version)
     assert version.tags["promotion.decision"] == second.promoted.decision
