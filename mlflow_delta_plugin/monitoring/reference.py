@@ -120,4 +120,4 @@ def reference_batches(reference: Reference, columns: Sequence[str],
     dataset = table.to_pyarrow_dataset()
     split = pds.field(reference.spec.split_column) == TRAIN
     yield from dataset.to_batches(columns=list(columns), filter=split, batch_size=batch_size,
-                                  batch_readahead=2, fragment_readahead=1)
+                                  batch_readahead=2, fragment_readahead=1, use_threads=False)

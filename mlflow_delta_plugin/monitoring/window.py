@@ -122,7 +122,8 @@ def window_batches(window: Window, columns: Sequence[str],
     wanted = set(window.files)
     fragments = [f for f in dataset.get_fragments() if f.path in wanted]
     subset = pds.FileSystemDataset(fragments, dataset.schema, dataset.format, dataset.filesystem)
-    # One file and a couple of batches ahead: the default read-ahead (4 files, 16 batches)
-    # would make memory grow with the size of the window's files.
+    # One file and a couple of batches ahead, on this thread: with threads, the scanner reads
+    # ahead of a slower consumer without bound (peak Arrow memory grew from 258 to 575 MiB
+    # between a 1M- and a 3M-row window; 124 MiB either way without).
     yield from subset.to_batches(columns=list(columns), batch_size=batch_size,
-                                 batch_readahead=2, fragment_readahead=1)
+                                 batch_readahead=2, fragment_readahead=1, use_threads=False)
