@@ -57,6 +57,7 @@ __all__ = ["DEFAULT_METRICS_TABLE", "MonitorResult", "VersionReport", "monitor"]
 DEFAULT_METRICS_TABLE = "data/monitoring"
 RETRAIN_TAG = "monitor.retrain"
 REASONS_TAG = "monitor.reasons"
+_MAX_TAG_CHARS = 5000
 _log = logging.getLogger(__name__)
 
 
@@ -408,7 +409,8 @@ def monitor(
                             window_start=plan.window.start, window_end=plan.window.end,
                             run_id=run_id or None)
     if run:
-        mlflow.set_tags({RETRAIN_TAG: decision.word, REASONS_TAG: "; ".join(decision.reasons),
+        mlflow.set_tags({RETRAIN_TAG: decision.word,
+                         REASONS_TAG: "; ".join(decision.reasons)[:_MAX_TAG_CHARS],
                          "monitor.window": f"{plan.window.start}..{plan.window.end}",
                          "monitor.metrics_version": str(version)})
     return MonitorResult(

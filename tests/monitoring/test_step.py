@@ -12,6 +12,7 @@ from mlflow import MlflowClient
 
 from mlflow_delta_plugin.monitoring import step as monitor_module
 from mlflow_delta_plugin.monitoring import monitor, read_history
+from mlflow_delta_plugin.steps.prepare import prepare
 from mlflow_delta_plugin.steps.train import train
 from tests.conftest import latest_run, load_entrypoint
 from tests.monitoring.stream import Stream
@@ -32,6 +33,11 @@ def world(tracking_uri, tmp_path_factory):
     stream = Stream.build(folder)
     with mlflow.start_run():
         train(stream.features, model_type="linear", registered_model=stream.model_name, seed=7)
+    moved = stream.data.drop(columns=["row_id"]).assign(mean_radius=lambda d: d.mean_radius * 3)
+    moved.to_csv(folder / "moved.csv", index=False)
+    with mlflow.start_run():  # the feature table moves on after training: the reference must not
+        prepare(input=str(folder / "moved.csv"), table=stream.features, label="malignant",
+                mode="append")
     stream.score(stream.rows(0))
     stream.score(stream.rows(1))
     stream.score(stream.rows(2), model_uri=f"models:/{stream.model_name}/2")
@@ -99,6 +105,8 @@ def test_each_model_version_is_compared_with_its_own_training_data(world, metric
     assert set(rows["model_version"]) == {"1", "2"}
     count = rows[(rows["column"] == "*") & (rows["statistic"] == "rows")]
     assert dict(zip(count["model_version"], count["value"])) == {"1": 2000.0, "2": 1000.0}
+    assert set(rows["reference_version"]) == {0}  # the trained-on version, not the latest (1)
+    assert DeltaTable(stream.features).version() == 1 and result.drifted == ()
     data = mlflow.get_run(run.info.run_id).data
     assert data.metrics["rows"] == 1000 and data.metrics["model_v1/rows"] == 2000
     assert "model_v1/quality_accuracy" in data.metrics and "quality_accuracy" in data.metrics
@@ -172,3 +180,19 @@ def test_bad_input_fails_in_one_line_and_appends_nothing(case, args, message, wo
     assert not DeltaTable.is_deltatable(metrics)
     assert "retrain:" not in out
     assert MlflowClient().get_registered_model(stream.model_name).aliases == aliases
+
+
+@pytest.mark.slow
+def test_mlflow_run_monitor_records_the_decision_and_exits_zero(world, metrics, mlflow_env,
+                                                               tmp_path):
+    from tests.entrypoints.test_mlflow_run import _mlflow_run
+
+    stream = world["stream"]
+    result = _mlflow_run("monitor", {"scored_table": stream.scored, "metrics_table": metrics,
+                                     "thresholds": '{"psi": 0.0001}', "drift_share": "0.01"},
+                         mlflow_env, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]  # MLproject: retrain_exit_code 0
+    assert "retrain: yes (window 0..2, model version 2" in result.stdout
+    run = latest_run("monitor")
+    assert run.info.status == "FINISHED" and run.data.tags["monitor.retrain"] == "yes"
+    assert DeltaTable(metrics).version() == 0
