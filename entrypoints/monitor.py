@@ -10,6 +10,7 @@ and recorded in the run tag ``monitor.retrain``.
 import _bootstrap  # noqa: F401  (import path for unpacked projects)
 
 from mlflow_delta_plugin.cli import EntryPointParser, exit_process, optional_text, run_entry_point
+from mlflow_delta_plugin.monitoring.rules import parse_rules
 from mlflow_delta_plugin.monitoring.step import DEFAULT_METRICS_TABLE, monitor
 
 RETRAIN_EXIT_CODE = 3
@@ -54,13 +55,12 @@ def main(argv=None) -> int:
             raise InvalidInputError(f"retrain_exit_code '{a.retrain_exit_code}' must be 0 or "
                                     "3..255 (1 and 2 mean a crash and bad input)")
         outcome["code"] = int(code)
+        rules = parse_rules(a.thresholds, a.drift_share, a.quality_drop, a.quality_metric,
+                            a.window_rule, a.min_rows, a.cooldown, a.sample_size)
         outcome["result"] = monitor(
             scored_table=a.scored_table, metrics_table=a.metrics_table,
             label_column=a.label_column, label_table=a.label_table, key=a.key,
-            prediction_column=a.prediction_column, thresholds=a.thresholds,
-            drift_share=a.drift_share, quality_drop=a.quality_drop,
-            quality_metric=a.quality_metric, window_rule=a.window_rule, min_rows=a.min_rows,
-            cooldown=a.cooldown, sample_size=a.sample_size)
+            prediction_column=a.prediction_column, rules=rules)
 
     code = run_entry_point("monitor", parser(), work, argv)
     if code != 0:

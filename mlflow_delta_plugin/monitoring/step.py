@@ -19,7 +19,7 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Optional, Union
+from typing import Optional
 
 import mlflow
 import numpy as np
@@ -346,14 +346,7 @@ def monitor(
     label_table: Optional[str] = None,
     key: Optional[str] = None,
     prediction_column: str = "prediction",
-    thresholds: Union[str, dict, None] = None,
-    drift_share: Union[str, float] = 0.5,
-    quality_drop: Union[str, float, None] = None,
-    quality_metric: str = "auto",
-    window_rule: str = "1/1",
-    min_rows: Union[str, int] = 100,
-    cooldown: Union[str, int] = 0,
-    sample_size: Union[str, int] = 20000,
+    rules: Optional[MonitorRules] = None,
     batch_size: int = 65536,
 ) -> MonitorResult:
     """Monitor the new versions of ``scored_table`` and decide whether to retrain.
@@ -365,8 +358,8 @@ def monitor(
             label table.
         label_table, key: a Delta table of labels joined to the scored rows on ``key``.
         prediction_column: the scored table's prediction column.
-        thresholds, drift_share, quality_drop, quality_metric, window_rule, min_rows,
-            cooldown, sample_size: the rules (:func:`~mlflow_delta_plugin.monitoring.rules.parse_rules`).
+        rules: thresholds and decision rules, built (and validated) by
+            :func:`~mlflow_delta_plugin.monitoring.rules.parse_rules`; None: its defaults.
         batch_size: rows per record batch read.
 
     Raises:
@@ -374,8 +367,7 @@ def monitor(
             ``model_version``, a model version without lineage, a label table without the key.
         WindowConsumedError: a concurrent run consumed the window first (nothing appended).
     """
-    rules = parse_rules(thresholds, drift_share, quality_drop, quality_metric, window_rule,
-                        min_rows, cooldown, sample_size)
+    rules = rules if rules is not None else parse_rules()
     plan = _plan(scored_table, metrics_table, prediction_column, rules, label_column,
                  label_table, key, batch_size)
     _log.info("monitor: window %d..%d of '%s' (%d rows), model version(s) %s",

@@ -10,13 +10,13 @@ of cooldown after a retrain.
 import mlflow
 import pytest
 
-from mlflow_delta_plugin.monitoring import monitor, read_history
+from mlflow_delta_plugin.monitoring import monitor, parse_rules, read_history
 from tests.monitoring.stream import Stream
 
 NOISY, COVARIATE, CONCEPT = "mean_radius", "worst_area", "malignant"
 PLAN = (["stable"] * 4 + ["noisy"] + ["stable"] * 2 + ["covariate"] * 2 + ["concept"] * 2)
-RULES = dict(label_column=CONCEPT, drift_share="0.01", quality_drop="0.1",
-             window_rule="2/3", cooldown="1", thresholds='{"psi": 0.2}')
+RULES = parse_rules(drift_share="0.01", quality_drop="0.1", window_rule="2/3", cooldown="1",
+                    thresholds='{"psi": 0.2}')
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def simulated(tracking_uri, tmp_path_factory):
                            flip_labels=0.4 if kind == "concept" else 0.0)
         assert stream.score(rows) == seed
         with mlflow.start_run():
-            results.append(monitor(stream.scored, metrics, **RULES))
+            results.append(monitor(stream.scored, metrics, label_column=CONCEPT, rules=RULES))
     return stream, results, metrics
 
 
