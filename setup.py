@@ -17,6 +17,7 @@ setup(
         "pyarrow>=15",
         "pandas>=2.2,<3",
         "scikit-learn>=1.4",
+        "scipy>=1.11",
         "databricks-sdk>=0.40",
     ],
     extras_require={

@@ -21,6 +21,8 @@ turn any ``DeltaPluginError`` into one line on stderr and a non-zero exit.
   should have prevented (a writer that does not take the lease). Aliases were restored.
 - :class:`PromotionInterruptedError`: a registry write failed while a promotion moved aliases.
   They were put back (or the next promotion puts them back); run again.
+- :class:`WindowConsumedError`: another ``monitor`` run consumed the window first. Nothing was
+  appended; the next run monitors what is new.
 - :class:`DeploymentNotFoundError`: no ``databricks-cluster`` deployment (job) has that name.
 - :class:`DeploymentExistsError`: ``create`` was asked for a name that is already deployed.
 - :class:`DeploymentRunError`: a deployment's job run failed; the message carries the run page
@@ -48,6 +50,7 @@ __all__ = [
     "TableChangedError",
     "UnsupportedTableError",
     "WriteConflictError",
+    "WindowConsumedError",
     "PromotionBusyError",
     "PromotionInterruptedError",
     "PromotionRejectedError",
@@ -89,6 +92,10 @@ class UnsupportedTableError(DeltaPluginError):
 
 class WriteConflictError(DeltaPluginError):
     """A commit kept conflicting with concurrent writers until the retries ran out."""
+
+
+class WindowConsumedError(DeltaPluginError):
+    """A concurrent ``monitor`` run consumed (part of) the same window first."""
 
 
 class PromotionRejectedError(DeltaPluginError):

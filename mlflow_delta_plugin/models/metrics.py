@@ -12,7 +12,8 @@ from sklearn import metrics as skm
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.models.catalog import CLASSIFICATION
 
-__all__ = ["DIRECTIONS", "HIGHER_IS_BETTER", "LOWER_IS_BETTER", "metric_direction", "score_model"]
+__all__ = ["DIRECTIONS", "HIGHER_IS_BETTER", "LOWER_IS_BETTER", "metric_direction",
+           "prediction_metrics", "score_model"]
 
 HIGHER_IS_BETTER = frozenset({"accuracy", "f1", "roc_auc", "r2", "precision", "recall"})
 LOWER_IS_BETTER = frozenset({"rmse", "mae", "log_loss", "mse"})
@@ -26,12 +27,7 @@ def score_model(model: Any, task: str, features, labels) -> dict[str, float]:
     the cost for tree ensembles.
     """
     if task != CLASSIFICATION:
-        predicted = model.predict(features)
-        return {
-            "rmse": float(np.sqrt(skm.mean_squared_error(labels, predicted))),
-            "mae": float(skm.mean_absolute_error(labels, predicted)),
-            "r2": float(skm.r2_score(labels, predicted)),
-        }
+        return prediction_metrics(task, labels, model.predict(features))
     probabilities = model.predict_proba(features) if hasattr(model, "predict_proba") else None
     classes = getattr(model, "classes_", None)
     if probabilities is not None and classes is not None:
@@ -40,16 +36,33 @@ def score_model(model: Any, task: str, features, labels) -> dict[str, float]:
         predicted = model.predict(features)
         classes = np.unique(labels) if classes is None else classes
     binary = len(classes) == 2
-    scores = {
-        "accuracy": float(skm.accuracy_score(labels, predicted)),
-        "f1": float(skm.f1_score(labels, predicted, average="binary" if binary else "weighted",
-                                 pos_label=classes[-1] if binary else 1)),
-    }
+    scores = prediction_metrics(task, labels, predicted, classes)
     if probabilities is not None:
         scores["log_loss"] = float(skm.log_loss(labels, probabilities, labels=classes))
         if binary and len(np.unique(labels)) == 2:
             scores["roc_auc"] = float(skm.roc_auc_score(labels, probabilities[:, 1]))
     return scores
+
+
+def prediction_metrics(task: str, labels, predicted, classes=None) -> dict[str, float]:
+    """The metrics computable from predicted values alone: ``accuracy`` and ``f1`` for
+    classification (``classes``: the model's, in order; default the values seen), ``rmse``,
+    ``mae`` and ``r2`` for regression. ``score_model`` and ``monitor`` share these definitions.
+    """
+    if task != CLASSIFICATION:
+        return {
+            "rmse": float(np.sqrt(skm.mean_squared_error(labels, predicted))),
+            "mae": float(skm.mean_absolute_error(labels, predicted)),
+            "r2": float(skm.r2_score(labels, predicted)),
+        }
+    if classes is None:
+        classes = np.unique(np.concatenate([np.asarray(labels), np.asarray(predicted)]))
+    binary = len(classes) == 2
+    return {
+        "accuracy": float(skm.accuracy_score(labels, predicted)),
+        "f1": float(skm.f1_score(labels, predicted, average="binary" if binary else "weighted",
+                                 pos_label=classes[-1] if binary else 1)),
+    }
 
 
 DIRECTIONS = ("auto", "higher", "lower")

@@ -5,8 +5,14 @@ Two gates judge a candidate on one metric, both measured on the same data:
 - **threshold** (absolute): the candidate's value must reach it (``>=`` when higher is better,
   ``<=`` when lower is better). ``None`` means no threshold.
 - **min_improvement** (relative to the champion): the candidate must beat the champion by at
-  least this much in the metric's better direction (``0`` = not worse). Skipped when there is
-  no champion yet, so a first promotion is judged by the threshold alone.
+  least this much in the metric's better direction. Skipped when there is no champion yet, so
+  a first promotion is judged by the threshold alone.
+
+A tie is not an improvement: with ``min_improvement >= 0`` (the default is ``0``) the candidate
+must be strictly better than the champion, so rerunning the lifecycle on the same data does not
+re-crown an identical model. Values within :data:`TIE_RELATIVE_TOLERANCE` of each other count
+as a tie (two fits of one model differ in the last bits). A negative ``min_improvement``
+tolerates that much loss, ties included (use it for a rollback to an equally good version).
 
 Example:
     >>> gates = Gates(metric="rmse", direction="lower", threshold=5.0, min_improvement=0.1)
@@ -14,6 +20,8 @@ Example:
     True
     >>> decide(gates, candidate_value=4.45, champion_value=4.5).reasons[-1]
     'min_improvement: improvement 0.05 over champion 4.5 < 0.1'
+    >>> decide(Gates(metric="rmse", direction="lower"), 4.5, 4.5).promoted
+    False
 """
 
 import math
@@ -25,15 +33,20 @@ from mlflow_delta_plugin.errors import InvalidInputError
 __all__ = [
     "PROMOTED",
     "REJECTED",
+    "TIE_RELATIVE_TOLERANCE",
     "Decision",
     "Gates",
     "decide",
+    "is_tie",
     "parse_flag",
     "parse_number",
 ]
 
 PROMOTED = "promoted"
 REJECTED = "rejected"
+
+TIE_RELATIVE_TOLERANCE = 1e-9
+"""Candidate and champion values this close (relative; 1e-12 absolute near 0) are a tie."""
 
 _TRUE = ("true", "1", "yes", "y", "on")
 _FALSE = ("false", "0", "no", "n", "off", "")
@@ -99,9 +112,24 @@ class Gates:
         parse_number("min_improvement", self.min_improvement)
 
     def improvement(self, candidate_value: float, champion_value: float) -> float:
-        """How much better the candidate is, in the metric's better direction."""
+        """How much better the candidate is, in the metric's better direction (0.0 for a tie)."""
+        if is_tie(candidate_value, champion_value):
+            return 0.0
         delta = candidate_value - champion_value
         return delta if self.direction == "higher" else -delta
+
+    def beats_champion(self, improvement: float) -> bool:
+        """Whether ``improvement`` passes: at least ``min_improvement``, and strictly positive
+        unless ``min_improvement`` is negative (a tie is not an improvement)."""
+        if improvement < self.min_improvement:
+            return False
+        return improvement > 0 or self.min_improvement < 0
+
+
+def is_tie(candidate_value: float, champion_value: float) -> bool:
+    """Whether two metric values are equal up to :data:`TIE_RELATIVE_TOLERANCE`."""
+    return math.isclose(candidate_value, champion_value, rel_tol=TIE_RELATIVE_TOLERANCE,
+                        abs_tol=1e-12)
 
 
 @dataclass(frozen=True)
@@ -154,9 +182,13 @@ def decide(gates: Gates, candidate_value: float, champion_value: Optional[float]
         reasons.append("min_improvement: no champion yet, not applied")
     else:
         improvement = gates.improvement(candidate_value, champion_value)
-        ok = improvement >= gates.min_improvement
+        ok = gates.beats_champion(improvement)
         passed &= ok
-        comparison = ">=" if ok else "<"
-        reasons.append(f"min_improvement: improvement {_fmt(improvement)} over champion "
-                       f"{_fmt(champion_value)} {comparison} {_fmt(gates.min_improvement)}")
+        if improvement == 0.0 and gates.min_improvement == 0.0:  # failed only for being a tie
+            reasons.append(f"min_improvement: a tie with champion {_fmt(champion_value)} is not "
+                           "an improvement (a negative min_improvement accepts ties)")
+        else:
+            comparison = ">=" if ok else "<"
+            reasons.append(f"min_improvement: improvement {_fmt(improvement)} over champion "
+                           f"{_fmt(champion_value)} {comparison} {_fmt(gates.min_improvement)}")
     return Decision(passed, tuple(reasons), improvement)

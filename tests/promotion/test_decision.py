@@ -33,7 +33,10 @@ def test_explicit_direction_wins_and_unknown_metric_needs_one():
     ("higher", 0.95, None, None, 99.0, True),   # no champion: min_improvement not applied
     ("higher", 0.95, 0.94, 0.9, 0.0, True),
     ("higher", 0.95, 0.94, 0.9, 0.02, False),   # not enough improvement
-    ("higher", 0.94, 0.94, None, 0.0, True),    # a tie is "not worse"
+    ("higher", 0.94, 0.94, None, 0.0, False),   # a tie is not an improvement
+    ("lower", 4.5, 4.5 + 1e-12, None, 0.0, False),  # equal up to float noise: still a tie
+    ("higher", 0.94, 0.94, None, -0.01, True),  # a negative margin accepts a tie
+    ("higher", 0.95, 0.94, None, 0.01, True),   # exactly the margin passes
     ("higher", 0.93, 0.94, None, -0.02, True),  # negative margin tolerates a small loss
     ("lower", 4.0, 4.5, 5.0, 0.1, True),
     ("lower", 4.45, 4.5, 5.0, 0.1, False),
@@ -50,7 +53,14 @@ def test_gates(direction, candidate, champion, threshold, margin, promoted):
         assert "no champion" in decision.reasons[1]
     else:
         sign = 1 if direction == "higher" else -1
-        assert decision.improvement == pytest.approx(sign * (candidate - champion))
+        assert decision.improvement == pytest.approx(sign * (candidate - champion), abs=1e-9)
+
+
+def test_a_tie_says_why_it_was_rejected():
+    decision = decide(Gates("roc_auc", "higher"), 0.97, 0.97)
+    assert not decision.promoted and decision.improvement == 0.0
+    assert decision.reasons[1] == ("min_improvement: a tie with champion 0.97 is not an "
+                                   "improvement (a negative min_improvement accepts ties)")
 
 
 def test_a_nan_candidate_is_rejected():

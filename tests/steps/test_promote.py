@@ -89,11 +89,25 @@ def test_rejected_first_candidate_moves_nothing_but_is_recorded(prepared_table, 
     assert "REJECTED" in MlflowClient().get_model_version(model_name, "1").description
 
 
-def test_challenger_that_is_not_worse_becomes_champion(prepared_table, model_name):
+def test_a_tie_with_the_champion_does_not_replace_it(prepared_table, model_name):
+    """Same data, same fit: the default min_improvement 0 keeps the champion."""
     _train(prepared_table, model_name)
     _train(prepared_table, model_name)
     _promote(model_name=model_name, candidate="1", table=prepared_table)
     result = _promote(model_name=model_name, candidate="latest", table=prepared_table)
+    assert result.decision == "rejected" and result.candidate_version == "2"
+    assert result.champion_value == result.candidate_value
+    assert _aliases(model_name) == {"champion": "1"}
+    record = _record(model_name, "2")
+    assert record["decision"] == "rejected" and "a tie with champion" in record["reasons"]
+
+
+def test_a_negative_margin_lets_a_tie_become_champion(prepared_table, model_name):
+    _train(prepared_table, model_name)
+    _train(prepared_table, model_name)
+    _promote(model_name=model_name, candidate="1", table=prepared_table)
+    result = _promote(model_name=model_name, candidate="latest", table=prepared_table,
+                      min_improvement=-0.01)
     assert result.promoted and result.candidate_version == "2"
     assert result.champion_version == "1" and result.previous_champion == "1"
     assert result.champion_value == pytest.approx(result.candidate_value)  # same data, same fit
@@ -122,8 +136,10 @@ def test_rollback_to_an_older_version_is_promoted_and_recorded(prepared_table, m
     _train(prepared_table, model_name)
     _train(prepared_table, model_name)
     _promote(model_name=model_name, candidate="1", table=prepared_table)
-    _promote(model_name=model_name, candidate="2", table=prepared_table)
-    result = _promote(model_name=model_name, candidate="1", table=prepared_table)
+    # Equal metrics (same fit): ties are accepted explicitly, as a rollback would.
+    _promote(model_name=model_name, candidate="2", table=prepared_table, min_improvement=-0.01)
+    result = _promote(model_name=model_name, candidate="1", table=prepared_table,
+                      min_improvement=-0.01)
     assert result.promoted and result.champion_version == "2"
     assert _aliases(model_name) == {"champion": "1", "previous_champion": "2"}
     record = _record(model_name, "1")
@@ -149,7 +165,8 @@ def test_regression_uses_rmse_lower_is_better(prepared_table, model_name):
     _train(prepared_table, model_name, task="regression")
     _train(prepared_table, model_name, task="regression")
     _promote(model_name=model_name, candidate="1", table=prepared_table, threshold=0.5)
-    result = _promote(model_name=model_name, candidate="2", table=prepared_table)
+    result = _promote(model_name=model_name, candidate="2", table=prepared_table,
+                      min_improvement=-0.01)  # the same fit: accept the tie
     assert (result.metric, result.direction) == ("rmse", "lower")
     assert result.promoted and _aliases(model_name)["champion"] == "2"
     explicit = _promote(model_name=model_name, candidate="1", metric="r2", direction="lower",
@@ -196,7 +213,8 @@ def test_promotion_rereads_the_champion_under_the_lease(prepared_table, model_na
 
     def promote_three() -> None:
         with mlflow.start_run():
-            results.append(promote(model_name=model_name, candidate="3", table=prepared_table))
+            results.append(promote(model_name=model_name, candidate="3", table=prepared_table,
+                                   min_improvement=-0.01))  # equal fits: accept the tie
 
     with PromotionLease(client, model_name, owner="the other promotion"):
         worker = threading.Thread(target=promote_three)
@@ -214,7 +232,8 @@ def test_promotion_rereads_the_champion_under_the_lease(prepared_table, model_na
 
 
 def _assert_one_champion_and_true_records(name: str) -> None:
-    """v1 was champion; v2 and v3 (equal metrics, min_improvement 0) were promoted at once."""
+    """v1 was champion; v2 and v3 (equal metrics, ties accepted by a negative min_improvement)
+    were promoted at once."""
     aliases = _aliases(name)
     winner = aliases["champion"]
     assert winner in ("2", "3") and "challenger" not in aliases
@@ -252,7 +271,8 @@ def test_two_racing_promotions_in_threads(prepared_table, model_name, monkeypatc
     def promote_candidate(candidate: str) -> None:
         try:
             with mlflow.start_run():
-                promote(model_name=model_name, candidate=candidate, table=prepared_table)
+                promote(model_name=model_name, candidate=candidate, table=prepared_table,
+                        min_improvement=-0.01)  # equal fits: accept the tie
         except Exception as exc:  # reported below
             errors.append(exc)
 
@@ -281,7 +301,8 @@ def test_two_racing_promotions_in_processes(prepared_table, model_name, mlflow_e
         for candidate in ("2", "3"):
             processes.append(subprocess.Popen(
                 [sys.executable, str(ENTRYPOINTS / "promote.py"), "--model_name", model_name,
-                 "--candidate", candidate, "--table", prepared_table],
+                 "--candidate", candidate, "--table", prepared_table,
+                 "--min_improvement", "-0.01"],  # equal fits: accept the tie
                 cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
