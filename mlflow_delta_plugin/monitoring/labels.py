@@ -13,7 +13,7 @@ import pyarrow as pa
 
 from mlflow_delta_plugin.delta.table import open_table
 from mlflow_delta_plugin.errors import InvalidInputError
-from mlflow_delta_plugin.metrics import prediction_metrics
+from mlflow_delta_plugin.models.metrics import prediction_metrics
 
 __all__ = ["LabelSource", "Quality", "parse_label_source"]
 

@@ -22,7 +22,7 @@ from mlflow_delta_plugin.delta.lineage import TableSpec, find_table_spec
 from mlflow_delta_plugin.errors import InvalidInputError
 from mlflow_delta_plugin.monitoring.window import require_plain_files
 from mlflow_delta_plugin.promotion.model_refs import training_params
-from mlflow_delta_plugin.split import TRAIN
+from mlflow_delta_plugin.ingest.split import TRAIN
 
 __all__ = ["Reference", "find_reference", "model_name_of", "reference_batches"]
 

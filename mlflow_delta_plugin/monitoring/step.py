@@ -29,7 +29,7 @@ from mlflow import MlflowClient
 
 from mlflow_delta_plugin.deployment.scorer import METADATA_COLUMNS
 from mlflow_delta_plugin.errors import InvalidInputError
-from mlflow_delta_plugin.metrics import metric_direction
+from mlflow_delta_plugin.models.metrics import metric_direction
 from mlflow_delta_plugin.models.catalog import CLASSIFICATION
 from mlflow_delta_plugin.monitoring.decision import (
     RetrainDecision,
@@ -50,7 +50,7 @@ from mlflow_delta_plugin.monitoring.rules import MonitorRules, parse_rules
 from mlflow_delta_plugin.monitoring.sketches import Profile
 from mlflow_delta_plugin.monitoring.statistics import compare
 from mlflow_delta_plugin.monitoring.window import Window, find_window, last_consumed, window_batches
-from mlflow_delta_plugin.runs import log_step_params
+from mlflow_delta_plugin.tracking.runs import log_step_params
 
 __all__ = ["DEFAULT_METRICS_TABLE", "MonitorResult", "VersionReport", "monitor"]
 
